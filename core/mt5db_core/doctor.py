@@ -11,6 +11,7 @@ import os
 import platform
 import pwd
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,7 +60,9 @@ def _timescaledb() -> Check:
         return Check(
             "timescaledb", False, "-", "extension not installed (not packaged here): plain-PostgreSQL path"
         )
-    return Check("timescaledb", True, control[0].read_text().split("default_version")[1].split("'")[1], str(share))
+    return Check(
+        "timescaledb", True, control[0].read_text().split("default_version")[1].split("'")[1], str(share)
+    )
 
 
 def _kube() -> list[Check]:
@@ -70,7 +73,12 @@ def _kube() -> list[Check]:
             why = "not built, and no go toolchain to build it"
         return [Check(n, False, "-", why) for n in ("kube-apiserver", "kube-controller-manager", "etcd")]
     return [
-        Check("kube-apiserver", True, tools.binary_version([str(cached.apiserver), "--version"]), str(cached.directory)),
+        Check(
+            "kube-apiserver",
+            True,
+            tools.binary_version([str(cached.apiserver), "--version"]),
+            str(cached.directory),
+        ),
         Check(
             "kube-controller-manager",
             True,
@@ -115,7 +123,7 @@ def _python_module(module: str, purpose: str) -> Check:
 
 
 def run_checks() -> list[Check]:
-    checks: list[Check] = [Check("python", True, platform.python_version(), os.sys.executable)]
+    checks: list[Check] = [Check("python", True, platform.python_version(), sys.executable)]
     groups: list[Callable[[], Check | list[Check]]] = [
         lambda: _which("uv", "--version", "not on PATH; `make dev` installs it with pip"),
         lambda: _which("go", "version", "needed once to build the test control plane"),
@@ -144,5 +152,7 @@ def render(checks: list[Check], *, as_json: bool = False) -> str:
     lines = [f"{'service/tool':<{width_name}}  ok   {'version':<{width_version}}  detail"]
     for c in checks:
         mark = "yes" if c.ok else "no "
-        lines.append(f"{c.name:<{width_name}}  {mark}  {c.version[:width_version]:<{width_version}}  {c.detail}")
+        lines.append(
+            f"{c.name:<{width_name}}  {mark}  {c.version[:width_version]:<{width_version}}  {c.detail}"
+        )
     return "\n".join(lines)

