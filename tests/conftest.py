@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mt5db_core import tools
 from mt5db_core.services.kube import ControlPlane
 from mt5db_core.services.postgres import LocalPostgres

@@ -7,6 +7,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -30,11 +31,18 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 
 
 def wait_for_http(
-    url: str, timeout: float, *, headers: dict[str, str] | None = None, insecure_tls: bool = False
+    url: str, timeout: float, *, headers: dict[str, str] | None = None, cafile: Path | None = None
 ) -> None:
-    """Block until GET url answers 200, or raise TimeoutError with the last answer seen."""
-    context = ssl._create_unverified_context() if insecure_tls else None  # noqa: S323 - self-signed test certs
+    """Block until GET url answers 200, or raise TimeoutError with the last answer seen.
+
+    `cafile` verifies a server whose certificate it generated itself (kube-apiserver).
+    """
+    context = None
     deadline = time.monotonic() + timeout
+    if cafile is not None:
+        while not cafile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        context = ssl.create_default_context(cafile=str(cafile))
     last = "no answer"
     while time.monotonic() < deadline:
         request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback URLs we built

@@ -9,6 +9,7 @@ asks for, e.g. the operator's own least-privilege identity).
 
 from __future__ import annotations
 
+import base64
 import secrets
 import shutil
 import subprocess
@@ -52,16 +53,22 @@ class ControlPlane:
         return f"https://127.0.0.1:{self.api_port}"
 
     @property
+    def ca_file(self) -> Path:
+        return self.base / "certs" / "apiserver.crt"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.base / "kubeconfig"
 
     def kubeconfig_for(self, user: KubeUser) -> Path:
-        """A kubeconfig file that authenticates as `user` (bearer token, self-signed server cert)."""
+        """A kubeconfig file that authenticates as `user` (bearer token) and verifies the server
+        against the CA the apiserver generated for itself (its cert file carries the chain)."""
         path = self.base / f"kubeconfig-{user.name}"
+        ca = base64.b64encode(self.ca_file.read_bytes()).decode()
         path.write_text(
             "apiVersion: v1\nkind: Config\n"
             f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n"
-            "    insecure-skip-tls-verify: true\n"
+            f"    certificate-authority-data: {ca}\n"
             f"users:\n- name: {user.name}\n  user:\n    token: {user.token}\n"
             f"contexts:\n- name: local\n  context:\n    cluster: local\n    user: {user.name}\n"
             "current-context: local\n"
@@ -186,7 +193,7 @@ class ControlPlane:
             f"{self.server}/readyz",
             timeout,
             headers={"Authorization": f"Bearer {self.admin.token}"},
-            insecure_tls=True,
+            cafile=self.ca_file,
         )
 
     def _start_controller_manager(self, timeout: float) -> None:
@@ -200,7 +207,7 @@ class ControlPlane:
                 "--leader-elect=false",
                 "--controllers=*",
                 f"--service-account-private-key-file={self.base / 'sa.key'}",
-                f"--root-ca-file={self.base / 'certs' / 'apiserver.crt'}",
+                f"--root-ca-file={self.ca_file}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.kcm_port}",
                 "--concurrent-gc-syncs=5",

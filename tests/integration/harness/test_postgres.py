@@ -4,6 +4,7 @@ import asyncio
 
 import asyncpg
 import pytest
+
 from mt5db_core.services.postgres import LocalPostgres
 
 pytestmark = pytest.mark.postgres

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mt5db_core.net import free_port
 from mt5db_core.services.prometheus import LocalPrometheus
 

@@ -1,0 +1,27 @@
+# The README's two commands are `make demo` and `make test`; both set up what is missing.
+.PHONY: dev demo test lint unit kube-bins clean
+
+PY := .venv/bin
+
+dev:            ## .venv with every component; afterwards .venv/bin/mt5db works
+	@scripts/setup.sh dev
+
+demo: dev       ## the main job on one machine: embedded PostgreSQL, API, replay of the real EURUSD H1 file
+	$(PY)/mt5db demo
+
+lint: dev       ## ruff (lint + format check), mypy --strict, import boundaries
+	$(PY)/ruff check .
+	$(PY)/ruff format --check .
+	$(PY)/mypy
+	$(PY)/lint-imports
+
+test:           ## everything CI runs: setup, lint, the whole suite against real services
+	@scripts/setup.sh test
+	@$(MAKE) --no-print-directory lint
+	$(PY)/pytest $(PYTEST_ARGS)
+
+kube-bins:      ## build (once) the kube-apiserver, kube-controller-manager and etcd the tests run
+	tests/cluster/build.sh
+
+clean:          ## remove the work tree's environment (caches outside it stay)
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what the project needs on this machine, idempotently and fast when all is there.
+#
+#   scripts/setup.sh dev    system packages (as root), uv, .venv with every component
+#   scripts/setup.sh test   dev + the real test services: control plane build, helm/kubectl
+#
+# Expensive results are cached outside the work tree (uv's cache, the Go build cache and
+# ${MT5DB_CACHE:-~/.cache/mt5db}) keyed by version, so a fresh clone reuses them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:-dev}"
+cache="${MT5DB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mt5db}"
+UV_VERSION="0.13.9"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+system_packages() {
+  # Debian packages the real services come from. Without root we only report.
+  local want=(postgresql-15 prometheus openssl npm golang-go unzip)
+  local missing=()
+  command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v npm >/dev/null || missing+=(npm)
+  command -v go >/dev/null || missing+=(golang-go)
+  command -v unzip >/dev/null || missing+=(unzip)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    say "missing Debian packages (run as root or install them): ${missing[*]}"
+    return 0
+  fi
+  say "installing Debian packages: ${missing[*]} (of ${want[*]})"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's prometheus package starts a system service on install where it can; ours start their own.
+}
+
+uv_binary() {
+  if command -v uv >/dev/null && [[ "$(uv --version | awk '{print $2}')" == "$UV_VERSION" ]]; then
+    command -v uv
+    return
+  fi
+  local venv="$cache/uv-$UV_VERSION"
+  if [[ ! -x "$venv/bin/uv" ]]; then
+    say "installing uv $UV_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "uv==$UV_VERSION"
+  fi
+  echo "$venv/bin/uv"
+}
+
+python_env() {
+  local uv
+  uv="$(uv_binary)"
+  # --frozen: install exactly uv.lock; a drifted lock is an error, not a silent re-resolve.
+  "$uv" sync --all-packages --frozen --quiet
+}
+
+test_services() {
+  say "control plane: $(tests/cluster/build.sh)"
+  .venv/bin/python -c 'from mt5db_core.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
+}
+
+system_packages
+python_env
+if [[ "$target" == "test" ]]; then
+  test_services
+fi

@@ -1,0 +1,67 @@
+"""The one `mt5db` command: components register subcommands; doctor reports real tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mt5db_core import cli, doctor
+
+
+def run_mt5db(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mt5db_core.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_version_lists_every_component() -> None:
+    done = run_mt5db("version")
+    assert done.returncode == 0, done.stderr
+    names = [line.split()[0] for line in done.stdout.splitlines()]
+    assert names == ["mt5db-core", "mt5db-api", "mt5db-training", "mt5db-operator"]
+
+
+def test_unknown_subcommand_is_a_usage_error() -> None:
+    done = run_mt5db("no-such-command")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+
+
+def test_registration_does_not_import_heavy_libraries() -> None:
+    """Every invocation loads all registrations: they must not pull in torch, ray or kopf."""
+    code = (
+        "import sys; from mt5db_core.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch','ray','kopf','fastapi','sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_doctor_table_names_each_service_with_a_version_or_a_reason() -> None:
+    done = run_mt5db("doctor", "--json")
+    assert done.returncode == 0, done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)}
+    for name in ("postgresql", "timescaledb", "kube-apiserver", "kube-controller-manager", "etcd",
+                 "prometheus", "promtool", "helm", "kubectl"):  # fmt: skip
+        assert name in checks
+        check = checks[name]
+        if check["ok"]:
+            assert check["version"] != "-"
+        else:
+            assert check["detail"], f"{name} is unavailable without a reason"
+
+
+def test_doctor_reports_postgres_version_from_the_binary() -> None:
+    found = {c.name: c for c in doctor.run_checks()}["postgresql"]
+    if not found.ok:
+        pytest.skip(f"no PostgreSQL here: {found.detail}")
+    assert "PostgreSQL" in found.version
+
+
+def test_parser_requires_a_command() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
