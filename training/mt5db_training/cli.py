@@ -1,9 +1,141 @@
-"""`mt5db` subcommands of the training component."""
+"""`mt5db train` (the training component's subcommands). Cheap to import: torch, ray and sklearn are
+imported inside the handlers only.
+
+    mt5db train --model rf --csv PATH                      RandomForest, horizons 1,5,10
+    mt5db train --model informer --config simple --csv PATH
+    mt5db train --model rf --database-url URL --symbol EURUSD --timeframe H1
+    mt5db train informer-paper --csv ETTh1.csv --features M  the paper's ETTh1 protocol
+"""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of a training run (shared by `mt5db train` and `python -m mt5db_training.ray_entry`)."""
+    p.add_argument("--model", choices=["rf", "informer"], default="rf", help="algorithm (default rf)")
+    p.add_argument(
+        "--config",
+        choices=["simple", "advanced", "grid"],
+        default="simple",
+        help="Informer config (ml-protocol.md §5)",
+    )
+    p.add_argument("--run", default=None, help="run name (default <model>-<config>-<utc time>)")
+    p.add_argument("--out", default=None, help="output directory (default runs/<run>)")
+    src = p.add_argument_group("data")
+    src.add_argument("--csv", default=None, help="MT5 history export (Date,Time,Open,High,Low,Close,Volume)")
+    src.add_argument(
+        "--database-url", default=None, help="PostgreSQL DSN: read market_data and register the version"
+    )
+    src.add_argument("--registry-url", default=None, help="PostgreSQL DSN for model_versions only")
+    src.add_argument("--symbol", default=None)
+    src.add_argument("--timeframe", default=None)
+    src.add_argument("--start", default=None, help="first ts (inclusive) read from market_data")
+    src.add_argument("--end", default=None, help="last ts (exclusive) read from market_data")
+    proto = p.add_argument_group("protocol")
+    proto.add_argument("--horizons", default="1,5,10", help="RF horizons in bars")
+    proto.add_argument("--horizon", type=int, default=5, help="Informer classifier horizon in bars")
+    proto.add_argument("--folds", type=int, default=8, help="walk-forward folds (test blocks)")
+    proto.add_argument("--test-bars", type=int, default=0, help="test block length (0 = 22 trading days)")
+    proto.add_argument(
+        "--lockbox-start",
+        default="2024-07-01",
+        help="lockbox = bars from this date on ('' = last --lockbox-fraction)",
+    )
+    proto.add_argument("--lockbox-fraction", type=float, default=0.15)
+    proto.add_argument(
+        "--cost-pips", type=float, default=1.0, help="declared round-trip cost when there is no spread column"
+    )
+    proto.add_argument("--slippage-pips", type=float, default=0.0)
+    proto.add_argument("--pip-size", type=float, default=1e-4)
+    proto.add_argument("--bootstrap-reps", type=int, default=1000)
+    proto.add_argument("--seed", type=int, default=0)
+    rf = p.add_argument_group("random forest")
+    rf.add_argument("--n-estimators", type=int, default=200)
+    rf.add_argument("--min-samples-leaf", type=int, default=20)
+    rf.add_argument("--n-jobs", type=int, default=2)
+    rf.add_argument("--no-leakage-check", action="store_true", help="skip the shuffled-K-fold comparison")
+    inf = p.add_argument_group("informer")
+    inf.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    inf.add_argument(
+        "--max-train-windows", type=int, default=0, help="subsample training windows per fold (CPU)"
+    )
+    inf.add_argument("--workers", type=int, default=2, help="Ray Train workers (0 = in-process, no Ray)")
+    inf.add_argument("--use-gpu", action="store_true")
+    inf.add_argument(
+        "--informer-folds",
+        type=int,
+        default=3,
+        help="walk-forward folds for the Informer (the last N of --folds)",
+    )
+
+
+def add_paper_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ETTh1 reproduction; defaults = the reference CLI (ml-protocol.md §2)."""
+    p.add_argument("--csv", required=True, help="ETTh1-shaped CSV: date + channels")
+    p.add_argument("--target", default="OT")
+    p.add_argument("--features", choices=["M", "S", "MS"], default="M")
+    p.add_argument("--seq-len", type=int, default=96)
+    p.add_argument("--label-len", type=int, default=48)
+    p.add_argument("--pred-len", type=int, default=24)
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--n-heads", type=int, default=8)
+    p.add_argument("--e-layers", type=int, default=2)
+    p.add_argument("--d-layers", type=int, default=1)
+    p.add_argument("--d-ff", type=int, default=2048)
+    p.add_argument("--factor", type=int, default=5)
+    p.add_argument("--dropout", type=float, default=0.05)
+    p.add_argument("--attn", choices=["prob", "full"], default="prob")
+    p.add_argument("--no-distil", action="store_true", help="disable self-attention distilling")
+    p.add_argument("--no-mix", action="store_true")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument(
+        "--max-train-windows", type=int, default=0, help="subsample training windows (CPU smoke runs)"
+    )
+    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from mt5db_training.runner import run_informer_command, run_rf_command
+
+    if args.run is None:
+        args.run = f"{args.model}-{args.config}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    return run_rf_command(args) if args.model == "rf" else run_informer_command(args)
+
+
+def _paper(args: argparse.Namespace) -> int:
+    from mt5db_training.informer_paper import run_paper
+
+    return run_paper(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from mt5db_training.features import bench_features
+
+    bench_features(args.bars)
+    return 0
 
 
 def register(subparsers: Any) -> None:
     """Add this component's subcommands; keep imports inside handlers (cheap start-up)."""
+    train = subparsers.add_parser(
+        "train", help="features, RandomForest / Informer, walk-forward report, registry"
+    )
+    add_train_arguments(train)
+    train.set_defaults(handler=_train)
+    sub = train.add_subparsers(dest="train_command", metavar="SUBCOMMAND")
+    paper = sub.add_parser("informer-paper", help="reproduce the Informer ETTh1 protocol (12/4/4 months)")
+    add_paper_arguments(paper)
+    paper.set_defaults(handler=_paper)
+    bench = sub.add_parser("bench-features", help="time the feature function on synthetic candles")
+    bench.add_argument("--bars", type=int, default=1_000_000)
+    bench.set_defaults(handler=_bench)

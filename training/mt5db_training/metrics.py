@@ -104,26 +104,33 @@ def block_ids(index: pd.DatetimeIndex, block: str = "W") -> I64:
 
 
 def block_bootstrap_ci(
-    metric: Callable[[I64], float],
+    metric: Callable[[I64], F64],
     blocks: I64,
     *,
     reps: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile interval of `metric(rows)` when whole blocks are resampled with replacement."""
+) -> tuple[F64, F64]:
+    """Percentile interval of each entry of `metric(rows)` when whole blocks are resampled with replacement.
+
+    `metric` maps row positions to a vector of statistics, so one resampling pass serves several
+    metrics (and their differences) consistently.
+    """
     rng = np.random.default_rng(seed)
     order = np.argsort(blocks, kind="stable")
     counts = np.bincount(blocks)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     n_blocks = len(counts)
-    values = np.empty(reps)
-    for r in range(reps):
+    draws = []
+    for _ in range(reps):
         pick = rng.integers(0, n_blocks, n_blocks)
         rows = np.concatenate([order[starts[b] : starts[b] + counts[b]] for b in pick])
-        values[r] = metric(rows)
-    lo, hi = np.nanquantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+        draws.append(np.atleast_1d(metric(rows)))
+    values = np.vstack(draws)
+    alpha = (1 - level) / 2
+    lo = np.nanquantile(values, alpha, axis=0)
+    hi = np.nanquantile(values, 1 - alpha, axis=0)
+    return lo.astype(np.float64), hi.astype(np.float64)
 
 
 # -- thresholds and the backtest ---------------------------------------------------------------
