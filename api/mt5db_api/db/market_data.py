@@ -1,0 +1,196 @@
+"""SQL for `market_data`: the one-round-trip monotone upsert, candle queries, per-series stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mt5db_api.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
+
+# One statement per request: the arrays are unnested into rows, each key is inserted or merged
+# (high = max, low = min, volume = max, open/close from the snapshot with the larger volume, ties ->
+# the incoming, newer one). The WHERE skips rows the merge would not change, so an identical
+# resend touches nothing (no dead tuple, no WAL) and RETURNING omits it: it is a duplicate.
+# `xmax = 0` is true only for a freshly inserted row version.
+UPSERT_SQL = """
+INSERT INTO market_data AS m
+    (symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source)
+SELECT s.symbol, s.timeframe, to_timestamp(s.ts), s.open, s.high, s.low, s.close, s.volume,
+       s.spread, s.real_volume, $11
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[],
+            $7::float8[], $8::bigint[], $9::float8[], $10::bigint[])
+     AS s(symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume)
+ORDER BY 1, 2, 3  -- a fixed lock order: concurrent batches with overlapping keys cannot deadlock
+ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
+    open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
+    close = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
+    high = GREATEST(m.high, EXCLUDED.high),
+    low = LEAST(m.low, EXCLUDED.low),
+    volume = GREATEST(m.volume, EXCLUDED.volume),
+    spread = CASE WHEN EXCLUDED.volume >= m.volume THEN coalesce(EXCLUDED.spread, m.spread)
+                  ELSE m.spread END,
+    real_volume = GREATEST(m.real_volume, EXCLUDED.real_volume),
+    updated_at = now()
+WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
+       CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
+       GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
+      IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
+RETURNING (xmax = 0) AS inserted
+"""
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+    duplicates: int
+
+
+async def upsert_candles(
+    conn: Any,
+    *,
+    symbol: list[str],
+    timeframe: list[str],
+    ts: list[int],
+    open: list[float],
+    high: list[float],
+    low: list[float],
+    close: list[float],
+    volume: list[int],
+    spread: list[float | None],
+    real_volume: list[int | None],
+    source: str,
+    command_timeout: float | None = None,
+) -> UpsertResult:
+    """Insert or merge distinct-key candles (epoch-second bucket starts) in one statement."""
+    rows = await conn.fetch(
+        UPSERT_SQL, symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source,
+        timeout=command_timeout,
+    )  # fmt: skip
+    inserted = sum(1 for r in rows if r[0])
+    updated = len(rows) - inserted
+    return UpsertResult(inserted=inserted, updated=updated, duplicates=len(symbol) - len(rows))
+
+
+async def stored_timeframes(
+    conn: Any, *, symbol: str, start: datetime | None, end: datetime | None
+) -> set[str]:
+    """The timeframes that hold at least one bar of `symbol` in [start, end) (one index probe each)."""
+    rows = await conn.fetch(
+        """
+        SELECT tf FROM unnest($1::text[]) AS tf
+        WHERE EXISTS (SELECT 1 FROM market_data
+                      WHERE symbol = $2 AND timeframe = tf
+                        AND ($3::timestamptz IS NULL OR ts >= $3)
+                        AND ($4::timestamptz IS NULL OR ts < $4))
+        """,
+        [t.name for t in ORDERED], symbol, start, end,
+    )  # fmt: skip
+    return {r[0] for r in rows}
+
+
+def source_for(target: str, stored: set[str]) -> str | None:
+    """The stored timeframe to answer `target` from: itself when present, else the finest that nests."""
+    if target in stored:
+        return target
+    for tf in ORDERED:
+        if tf.name in stored and can_build(target, tf.name) and tf.seconds < TIMEFRAMES[target].seconds:
+            return tf.name
+    return None
+
+
+def bucket_sql(target: str) -> str:
+    """SQL expression flooring `ts` to the target's bucket in the labelled clock (session is UTC)."""
+    if target == "MN1":
+        return "(date_trunc('month', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    if target == "W1":
+        return "date_bin(INTERVAL '7 days', ts, TIMESTAMPTZ '1970-01-04 00:00:00+00')"
+    seconds = TIMEFRAMES[target].seconds
+    return f"date_bin(INTERVAL '{seconds} seconds', ts, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+
+
+_COLUMNS = "ts, open, high, low, close, volume"
+
+
+async def fetch_candles(
+    conn: Any,
+    *,
+    symbol: str,
+    target: str,
+    source: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    view: str | None = None,
+) -> list[Any]:
+    """Candles of `target` for [start, end), ascending; the newest `limit` when start is None.
+
+    Read directly when source == target, from a continuous aggregate `view` when given, else
+    resampled from `source` (open = first, close = last, high = max, low = min, volume = sum).
+    `target` is validated against the timeframe table, so the interpolated bucket SQL is a constant.
+    """
+    newest_first = start is None
+    order = "DESC" if newest_first else "ASC"
+    if view is not None:
+        sql = (
+            f"SELECT {_COLUMNS} FROM {view} WHERE symbol = $1 AND ($2::timestamptz IS NULL OR ts >= $2) "  # noqa: S608 - constants only; values are bound
+            f"AND ($3::timestamptz IS NULL OR ts < $3) ORDER BY ts {order} LIMIT $4"
+        )
+        args: tuple[Any, ...] = (symbol, start, end, limit)
+    elif source == target:
+        sql = (
+            f"SELECT {_COLUMNS} FROM market_data WHERE symbol = $1 AND timeframe = $2 "  # noqa: S608 - constants only; values are bound
+            "AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4) "
+            f"ORDER BY ts {order} LIMIT $5"
+        )
+        args = (symbol, target, start, end, limit)
+    else:
+        bucket = bucket_sql(target)
+        sql = (
+            f"SELECT {bucket} AS ts, (array_agg(open ORDER BY ts))[1] AS open, max(high) AS high, "  # noqa: S608 - constants only; values are bound
+            "min(low) AS low, (array_agg(close ORDER BY ts DESC))[1] AS close, sum(volume)::bigint AS volume "
+            "FROM market_data WHERE symbol = $1 AND timeframe = $2 "
+            "AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4) "
+            f"GROUP BY 1 ORDER BY 1 {order} LIMIT $5"
+        )
+        args = (symbol, source, start, end, limit)
+    rows = await conn.fetch(sql, *args)
+    return list(reversed(rows)) if newest_first else list(rows)
+
+
+async def series_stats(conn: Any, *, symbol: str | None = None) -> list[Any]:
+    """Per (symbol, timeframe): count, first, last, last arrival, and gaps during market hours.
+
+    A gap is a step between consecutive bars longer than the bar width, except a Friday -> Sunday/
+    Monday step of at most 3 days + one width (the weekly close, labelled clock). Holidays count.
+    W1/MN1 report no gaps. Cost: one scan of the series; meant for ops, not for polling every second.
+    """
+    widths = {t.name: t.seconds for t in ORDERED if t.fixed}
+    return list(
+        await conn.fetch(
+            """
+            WITH w AS (SELECT * FROM unnest($2::text[], $3::int[]) AS w(timeframe, width)),
+            steps AS (
+                SELECT symbol, timeframe, ts, received_at, updated_at,
+                       lag(ts) OVER (PARTITION BY symbol, timeframe ORDER BY ts) AS prev
+                FROM market_data WHERE ($1::text IS NULL OR symbol = $1)
+            )
+            SELECT s.symbol, s.timeframe, count(*) AS count, min(s.ts) AS first, max(s.ts) AS last,
+                   max(s.received_at) AS last_arrival, max(s.updated_at) AS last_update,
+                   CASE WHEN max(w.width) IS NULL THEN NULL ELSE
+                   count(*) FILTER (
+                       WHERE s.prev IS NOT NULL
+                         AND extract(epoch FROM s.ts - s.prev) > w.width
+                         AND NOT (extract(isodow FROM s.prev) = 5 AND extract(isodow FROM s.ts) IN (7, 1)
+                                  AND extract(epoch FROM s.ts - s.prev) <= $4 + w.width)
+                   ) END AS gaps
+            FROM steps s LEFT JOIN w USING (timeframe)
+            GROUP BY s.symbol, s.timeframe ORDER BY s.symbol, s.timeframe
+            """,
+            symbol,
+            list(widths),
+            list(widths.values()),
+            3 * DAY,
+        )
+    )

@@ -1,0 +1,223 @@
+"""Versioned, idempotent schema migrations; the only source of the data plane's schema.
+
+`migrate()` holds a PostgreSQL advisory lock for its whole run, so several API replicas (or
+`mt5db migrate` jobs) may call it at once: one applies, the others wait and then find nothing to do.
+TimescaleDB statements run only when the extension is available (pg_available_extensions) and
+loadable; otherwise they are skipped with a stated reason and plain PostgreSQL serves identical
+query results (candles are resampled on the fly instead of read from continuous aggregates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Arbitrary but fixed: the advisory lock key of "mt5db schema migrations".
+MIGRATION_LOCK_KEY = 0x6D743564_62_01
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "market_data, ticks, api_keys",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS market_data (
+                symbol       text             NOT NULL,
+                timeframe    text             NOT NULL,
+                ts           timestamptz      NOT NULL,  -- bucket start, in the labelled (broker) clock
+                open         double precision NOT NULL,
+                high         double precision NOT NULL,
+                low          double precision NOT NULL,
+                close        double precision NOT NULL,
+                volume       bigint           NOT NULL DEFAULT 0,  -- tick volume
+                spread       double precision,                     -- ask - bid in price units
+                real_volume  bigint,
+                source       text             NOT NULL DEFAULT 'api',
+                received_at  timestamptz      NOT NULL DEFAULT now(),  -- first arrival
+                updated_at   timestamptz      NOT NULL DEFAULT now(),  -- last change
+                PRIMARY KEY (symbol, timeframe, ts),
+                CHECK (high >= low)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS ticks (
+                symbol       text             NOT NULL,
+                ts           timestamptz      NOT NULL,
+                seq          bigint           GENERATED ALWAYS AS IDENTITY,  -- arrival order
+                bid          double precision NOT NULL,
+                ask          double precision NOT NULL,
+                last         double precision NOT NULL DEFAULT 0,
+                volume       bigint           NOT NULL DEFAULT 0,
+                flags        integer          NOT NULL DEFAULT 0,
+                digits       smallint,
+                spread       double precision,
+                meta         jsonb,
+                received_at  timestamptz      NOT NULL DEFAULT now(),
+                PRIMARY KEY (symbol, ts, seq)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS api_keys (
+                key_id      text        PRIMARY KEY,
+                name        text        NOT NULL UNIQUE,
+                key_hash    text        NOT NULL,
+                scopes      text[]      NOT NULL,
+                created_at  timestamptz NOT NULL DEFAULT now(),
+                revoked_at  timestamptz
+            )
+            """,
+        ],
+    ),
+]
+
+CURRENT_VERSION = MIGRATIONS[-1][0]
+
+# Continuous aggregates built from M1 when TimescaleDB is present (name, bucket width).
+AGGREGATES = [("M5", "5 minutes"), ("M15", "15 minutes"), ("M30", "30 minutes"),
+              ("H1", "1 hour"), ("H4", "4 hours"), ("D1", "1 day")]  # fmt: skip
+
+
+@dataclass
+class MigrationReport:
+    """What one migrate() run did."""
+
+    applied: list[int] = field(default_factory=list)
+    version: int = 0
+    timescale: bool = False
+    skipped: list[str] = field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
+
+
+async def timescale_available(conn: Any) -> bool:
+    """True when the timescaledb extension is installable on this server."""
+    row = await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+    return bool(row)
+
+
+async def schema_version(conn: Any) -> int:
+    """The applied schema version (0 when never migrated)."""
+    exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+
+async def migrate(
+    conn: Any,
+    *,
+    retention_days: int | None = None,
+    compress_after_days: int | None = None,
+    use_timescale: bool | None = None,
+) -> MigrationReport:
+    """Apply pending migrations under an advisory lock, then the Timescale layer when available.
+
+    retention_days: drop raw market_data/ticks chunks older than this (None = keep forever, the
+    default: training reads years of history). compress_after_days: compress chunks older than
+    this (None = no compression); keep it longer than the window in which late snapshots and
+    replays still merge into bars. Both come from the TradingStack spec.
+    """
+    if retention_days is not None and retention_days < 1:
+        raise ValueError("retention_days must be >= 1 or None (off)")
+    if compress_after_days is not None and compress_after_days < 1:
+        raise ValueError("compress_after_days must be >= 1 or None (off)")
+    report = MigrationReport()
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            async with conn.transaction():
+                for sql in statements:
+                    await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+            report.applied.append(version)
+            log.info("applied migration %s (%s)", version, name)
+        report.version = await schema_version(conn)
+        await _timescale_layer(conn, report, retention_days, compress_after_days, use_timescale)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    return report
+
+
+async def _timescale_layer(
+    conn: Any,
+    report: MigrationReport,
+    retention_days: int | None,
+    compress_after_days: int | None,
+    use_timescale: bool | None,
+) -> None:
+    """Hypertables, compression, retention and back-filled continuous aggregates (idempotent)."""
+    if use_timescale is False:
+        report.skipped.append("timescaledb disabled by the caller")
+        return
+    if not await timescale_available(conn):
+        report.skipped.append(
+            "timescaledb is not in pg_available_extensions: plain PostgreSQL tables, no hypertables, "
+            "compression, retention policies or continuous aggregates; /candles resamples on the fly"
+        )
+        return
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except Exception as exc:  # e.g. not in shared_preload_libraries
+        report.skipped.append(f"timescaledb available but not loadable ({type(exc).__name__}); plain tables")
+        return
+    report.timescale = True
+    for table in ("market_data", "ticks"):
+        await conn.execute(
+            f"SELECT create_hypertable('{table}', 'ts', if_not_exists => TRUE, migrate_data => TRUE)"
+        )
+    if compress_after_days is not None:
+        await conn.execute(
+            "ALTER TABLE market_data SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'symbol, timeframe', timescaledb.compress_orderby = 'ts')"
+        )
+        await conn.execute(
+            f"SELECT add_compression_policy('market_data', INTERVAL '{int(compress_after_days)} days', "
+            "if_not_exists => TRUE)"
+        )
+        report.policies.append(f"compress market_data after {compress_after_days} days")
+    if retention_days is not None:
+        for table in ("market_data", "ticks"):
+            await conn.execute(
+                f"SELECT add_retention_policy('{table}', INTERVAL '{int(retention_days)} days', "
+                "if_not_exists => TRUE)"
+            )
+        report.policies.append(f"retention {retention_days} days on market_data and ticks")
+    else:
+        for table in ("market_data", "ticks"):
+            await conn.execute(f"SELECT remove_retention_policy('{table}', if_exists => TRUE)")
+    for name, width in AGGREGATES:
+        view = f"candles_{name.lower()}"
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view)
+        if not exists:
+            await conn.execute(
+                f"CREATE MATERIALIZED VIEW {view} WITH (timescaledb.continuous) AS "  # noqa: S608 - constants only; values are bound
+                f"SELECT symbol, time_bucket(INTERVAL '{width}', ts) AS ts, first(open, ts) AS open, "
+                "max(high) AS high, min(low) AS low, last(close, ts) AS close, sum(volume)::bigint AS volume "
+                "FROM market_data WHERE timeframe = 'M1' "
+                f"GROUP BY symbol, time_bucket(INTERVAL '{width}', ts) WITH NO DATA"
+            )
+            # Real-time aggregation on (off by default since 2.13): recent M1 rows show up at once.
+            await conn.execute(f"ALTER MATERIALIZED VIEW {view} SET (timescaledb.materialized_only = false)")
+            await conn.execute(
+                f"SELECT add_continuous_aggregate_policy('{view}', start_offset => NULL, "
+                "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', "
+                "if_not_exists => TRUE)"
+            )
+        # Back-fill: the seed created its aggregates WITH NO DATA and never refreshed them.
+        await conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+        if retention_days is not None:
+            await conn.execute(
+                f"SELECT add_retention_policy('{view}', INTERVAL '{int(retention_days)} days', "
+                "if_not_exists => TRUE)"
+            )

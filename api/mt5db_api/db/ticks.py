@@ -1,0 +1,87 @@
+"""SQL for `ticks`: raw ticks kept in arrival order, and the idempotent tick -> M1 derivation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INSERT_SQL = """
+INSERT INTO ticks (symbol, ts, bid, ask, last, volume, flags, digits, spread, meta)
+SELECT s.symbol, to_timestamp(s.ts), s.bid, s.ask, s.last, s.volume, s.flags, s.digits, s.spread,
+       s.meta::jsonb
+FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::bigint[],
+            $7::int[], $8::smallint[], $9::float8[], $10::text[])
+     WITH ORDINALITY AS s(symbol, ts, bid, ask, last, volume, flags, digits, spread, meta, n)
+ORDER BY s.n
+"""
+
+# Recompute every touched minute from ALL its ticks (never from the partial batch), then merge it
+# into market_data with the same monotone upsert as /ingest: a minute's tick set only grows, so the
+# recomputed bar dominates and re-running is a no-op (duplicate).
+DERIVE_SQL = """
+WITH touched AS (
+    SELECT DISTINCT t.symbol, date_bin(INTERVAL '1 minute', to_timestamp(t.ts), TIMESTAMPTZ '1970-01-01') AS minute
+    FROM unnest($1::text[], $2::float8[]) AS t(symbol, ts)
+),
+bars AS (
+    SELECT k.symbol, k.minute,
+           (array_agg((x.bid + x.ask) / 2 ORDER BY x.ts, x.seq))[1] AS open,
+           max((x.bid + x.ask) / 2) AS high,
+           min((x.bid + x.ask) / 2) AS low,
+           (array_agg((x.bid + x.ask) / 2 ORDER BY x.ts DESC, x.seq DESC))[1] AS close,
+           count(*) AS volume
+    FROM touched k
+    JOIN ticks x ON x.symbol = k.symbol AND x.ts >= k.minute AND x.ts < k.minute + INTERVAL '1 minute'
+    GROUP BY k.symbol, k.minute
+)
+INSERT INTO market_data AS m (symbol, timeframe, ts, open, high, low, close, volume, source)
+SELECT symbol, 'M1', minute, open, high, low, close, volume, 'ticks' FROM bars
+ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
+    open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
+    close = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
+    high = GREATEST(m.high, EXCLUDED.high),
+    low = LEAST(m.low, EXCLUDED.low),
+    volume = GREATEST(m.volume, EXCLUDED.volume),
+    updated_at = now()
+WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
+       CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
+       GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
+      IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
+"""
+
+
+async def insert_ticks(
+    conn: Any,
+    *,
+    symbol: list[str],
+    ts: list[float],
+    bid: list[float],
+    ask: list[float],
+    last: list[float],
+    volume: list[int],
+    flags: list[int],
+    digits: list[int | None],
+    spread: list[float | None],
+    meta: list[str | None],
+    derive_m1: bool,
+    command_timeout: float | None = None,
+) -> int:
+    """Store every tick (arrival order = seq) and optionally re-derive the touched M1 bars; one
+    transaction, so nothing is acknowledged before both are committed. Returns ticks stored."""
+    async with conn.transaction():
+        status: str = await conn.execute(
+            INSERT_SQL,
+            symbol,
+            ts,
+            bid,
+            ask,
+            last,
+            volume,
+            flags,
+            digits,
+            spread,
+            meta,
+            timeout=command_timeout,
+        )
+        if derive_m1:
+            await conn.execute(DERIVE_SQL, symbol, ts, timeout=command_timeout)
+    return int(status.split()[-1])

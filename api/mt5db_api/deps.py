@@ -1,0 +1,124 @@
+"""Every shared dependency: settings, pool, metrics, the authenticated key, scope checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from mt5db_api.db import api_keys as api_keys_db
+from mt5db_api.errors import ApiError, unauthorized
+from mt5db_api.metrics import ApiMetrics
+from mt5db_api.ratelimit import TokenBuckets
+from mt5db_api.settings import Settings, get_settings
+from mt5db_core import apikeys
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_pool(request: Request) -> Any:
+    """The asyncpg pool created in the app lifespan."""
+    return request.app.state.pool
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    """This app's metrics (own registry)."""
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+PoolDep = Annotated[Any, Depends(get_pool)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The API key a request authenticated with."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+
+class KeyCache:
+    """Key rows by key id, cached for `ttl` seconds (revocation takes effect within ttl).
+
+    The presented key is always re-checked against the cached hash in constant time; only the
+    database read is cached. Unknown ids are cached too, so a wrong key cannot hammer the DB.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._rows: dict[str, tuple[float, Any]] = {}
+
+    async def row(self, key_id: str, pool: Any, settings: Settings) -> Any:
+        now = time.monotonic()
+        hit = self._rows.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+            row = await api_keys_db.get_key(
+                conn, key_id=key_id, command_timeout=settings.db_command_timeout_s
+            )
+        if len(self._rows) > 10000:  # bound memory against floods of made-up ids
+            self._rows.clear()
+        self._rows[key_id] = (now + self.ttl, row)
+        return row
+
+
+def presented_key(request: Request) -> str | None:
+    """The key from `X-API-Key` or `Authorization: Bearer` (the EA sends exactly one)."""
+    headers = request.headers
+    key = headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+async def authenticate(
+    request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
+) -> Principal:
+    """Resolve the presented key to a Principal, or 401 {"detail":"unauthorized"}."""
+    key = presented_key(request)
+    if not key:
+        metrics.auth_failures.labels("missing_key").inc()
+        raise unauthorized()
+    key_id = apikeys.key_id_of(key)
+    if key_id is None:
+        metrics.auth_failures.labels("malformed_key").inc()
+        raise unauthorized()
+    cache: KeyCache = request.app.state.key_cache
+    row = await cache.row(key_id, pool, settings)
+    if row is None or row["revoked_at"] is not None or not apikeys.matches(key, row["key_hash"]):
+        metrics.auth_failures.labels("wrong_or_revoked_key").inc()
+        raise unauthorized()
+    return Principal(key_id=row["key_id"], name=row["name"], scopes=frozenset(row["scopes"]))
+
+
+ApiKeyDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A router dependency: authenticated, holding `scope` (or admin), and within its rate limit."""
+    if scope not in apikeys.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def check(request: Request, principal: ApiKeyDep, metrics: MetricsDep) -> Principal:
+        if scope not in principal.scopes and "admin" not in principal.scopes:
+            metrics.auth_failures.labels("missing_scope").inc()
+            raise ApiError(403, {"detail": "forbidden", "required_scope": scope})
+        buckets: TokenBuckets = request.app.state.rate_limiter
+        wait = buckets.take(principal.key_id)
+        if wait > 0:
+            metrics.rate_limited.inc()
+            retry = max(1, int(wait + 0.999))
+            raise ApiError(429, {"detail": "rate_limited", "retry_after": retry}, {"Retry-After": str(retry)})
+        return principal
+
+    return check

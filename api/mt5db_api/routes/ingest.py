@@ -1,0 +1,175 @@
+"""POST /ingest, /ingest_batch, /ingest/tick: what the real EAs send (ea-contract §3, §4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from mt5db_api.db import market_data, ticks
+from mt5db_api.deps import MetricsDep, PoolDep, SettingsDep, require_scope
+from mt5db_api.errors import ApiError
+from mt5db_api.parsing import (
+    BodyError,
+    candle_items,
+    decode_body,
+    tick_items,
+    validate_candles,
+    validate_ticks,
+)
+from mt5db_api.schemas import ErrorOut, IngestResult, TickIngestResult, body_ref
+from mt5db_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"], dependencies=[Depends(require_scope("ingest"))])
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "not JSON or wrong top-level type"},
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+    413: {"model": ErrorOut, "description": "body or item count over the limit; split and resend"},
+    429: {"model": ErrorOut}, 503: {"model": ErrorOut, "description": "database unavailable; nothing stored"},
+}  # fmt: skip
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, refused with 413 as soon as it exceeds max_body_bytes (never buffered whole)."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, {"detail": "body_too_large", "limit_bytes": limit})
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, {"detail": "body_too_large", "limit_bytes": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(raw: bytes, kind: str, settings: Settings, metrics: Any) -> list[Any]:
+    try:
+        items = candle_items(decode_body(raw)) if kind == "candles" else tick_items(decode_body(raw))
+    except BodyError as err:
+        metrics.errors.labels(err.reason).inc()
+        raise ApiError(err.status, {"detail": err.reason}) from None
+    if len(items) > settings.max_items:
+        metrics.errors.labels("too_many_items").inc()
+        raise ApiError(413, {"detail": "too_many_items", "limit_items": settings.max_items})
+    return items
+
+
+def _source(request: Request) -> str:
+    """Arrival metadata: the client's product token (e.g. PDC-Rebuild/1.0), bounded, else 'api'."""
+    agent = request.headers.get("user-agent")
+    if not agent:
+        return "api"
+    return agent.split(" ", 1)[0][:40]
+
+
+async def _ingest_candles(request: Request, pool: Any, settings: Settings, metrics: Any) -> Response:
+    raw = await read_body(request, settings)
+    items = _parse(raw, "candles", settings, metrics)
+    batch = validate_candles(items, time.time())
+    metrics.batch_size.labels("candles").observe(batch.received)
+    inserted = updated = duplicates = 0
+    if len(batch):
+        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+            result = await market_data.upsert_candles(
+                conn,
+                symbol=batch.symbol, timeframe=batch.timeframe, ts=batch.ts, open=batch.open,
+                high=batch.high, low=batch.low, close=batch.close, volume=batch.volume,
+                spread=batch.spread, real_volume=batch.real_volume, source=_source(request),
+                command_timeout=settings.db_command_timeout_s,
+            )  # fmt: skip
+        inserted, updated, duplicates = result.inserted, result.updated, result.duplicates
+    updated += batch.merged_updates
+    duplicates += batch.merged_duplicates
+    rejected = len(batch.errors)
+    if inserted:
+        metrics.inserted.inc(inserted)
+    if updated:
+        metrics.updated.inc(updated)
+    if duplicates:
+        metrics.duplicates.inc(duplicates)
+    for err in batch.errors:
+        metrics.rejected.labels(err["reason"]).inc()
+    if rejected:
+        log.info("ingest: %d of %d items rejected, first %s", rejected, batch.received, batch.errors[0])
+    return _json(
+        {
+            "ok": True, "received": batch.received, "inserted": inserted, "updated": updated,
+            "duplicates": duplicates, "rejected": rejected, "errors": batch.errors[: settings.max_errors_listed],
+        }
+    )  # fmt: skip
+
+
+@router.post(
+    "/ingest",
+    summary="Store candles: a bare candle, {'items': [...]} or a bare array",
+    response_model=IngestResult,
+    responses=_ERROR_RESPONSES,
+    openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
+)
+async def ingest(request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep) -> Response:
+    """Validate per item, merge each bar monotonically, answer 200 with counts and per-item errors."""
+    return await _ingest_candles(request, pool, settings, metrics)
+
+
+@router.post(
+    "/ingest_batch",
+    summary="Same as /ingest (tools post bare arrays here)",
+    response_model=IngestResult,
+    responses=_ERROR_RESPONSES,
+    openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
+)
+async def ingest_batch(
+    request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
+    """Alias of /ingest accepting the same three envelopes."""
+    return await _ingest_candles(request, pool, settings, metrics)
+
+
+@router.post(
+    "/ingest/tick",
+    summary="Store ticks: {'ticks': [...]}, a bare array or one tick; every tick is kept",
+    response_model=TickIngestResult,
+    responses=_ERROR_RESPONSES,
+    openapi_extra=body_ref("TickIn", "TickBatchIn"),
+)
+async def ingest_tick(
+    request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
+    """Keep every valid tick in arrival order; optionally re-derive the touched M1 bars."""
+    raw = await read_body(request, settings)
+    items = _parse(raw, "ticks", settings, metrics)
+    batch = validate_ticks(items, time.time())
+    metrics.batch_size.labels("ticks").observe(batch.received)
+    stored = 0
+    if len(batch):
+        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+            stored = await ticks.insert_ticks(
+                conn,
+                symbol=batch.symbol, ts=batch.ts, bid=batch.bid, ask=batch.ask, last=batch.last,
+                volume=batch.volume, flags=batch.flags, digits=batch.digits, spread=batch.spread,
+                meta=batch.meta, derive_m1=settings.derive_m1_from_ticks,
+                command_timeout=settings.db_command_timeout_s,
+            )  # fmt: skip
+    metrics.ticks.inc(stored)
+    for err in batch.errors:
+        metrics.rejected.labels(err["reason"]).inc()
+    return _json(
+        {
+            "ok": True, "received": batch.received, "inserted": stored, "rejected": len(batch.errors),
+            "errors": batch.errors[: settings.max_errors_listed],
+        }
+    )  # fmt: skip
