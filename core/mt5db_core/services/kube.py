@@ -39,6 +39,8 @@ class ControlPlane:
 
     def __post_init__(self) -> None:
         self.admin = KubeUser("mt5db-admin", secrets.token_hex(24), ("system:masters",))
+        # An authenticated identity with no bindings: proves RBAC is enforced.
+        self.nobody = KubeUser("mt5db-nobody", secrets.token_hex(24))
         self.api_port = free_port()
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
@@ -134,7 +136,7 @@ class ControlPlane:
             capture_output=True,
         )
         rows = []
-        for user in (self.admin, *self.extra_users):
+        for user in (self.admin, self.nobody, *self.extra_users):
             groups = ",".join(user.groups)
             rows.append(f'{user.token},{user.name},{user.name},"{groups}"' if groups else
                         f"{user.token},{user.name},{user.name}")  # fmt: skip

@@ -3,8 +3,10 @@ and garbage collection by the controller manager."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -163,3 +165,22 @@ def test_controller_manager_turns_a_deployment_into_a_replicaset(kube_api: Any, 
         what="a ReplicaSet for the Deployment",
     )
     assert sets[0].metadata.owner_references[0].kind == "Deployment"
+
+
+def test_kubectl_uses_the_same_kubeconfig(kube: ControlPlane, kubectl: Path, namespace: str) -> None:
+    done = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kube.kubeconfig), "get", "namespace", namespace, "-o", "name"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"namespace/{namespace}"
+
+
+def test_rbac_refuses_an_identity_without_bindings(kube: ControlPlane, kubectl: Path) -> None:
+    """Authorization is real: a token user with no RoleBinding may not list anything."""
+    done = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kube.kubeconfig_for(kube.nobody)), "get", "namespaces"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "forbidden" in done.stderr.lower()
