@@ -1,0 +1,118 @@
+"""Names that more than one module must agree on: API group, kinds, labels, phases, conditions.
+
+Condition types and reasons are CamelCase constants (the Kubernetes `metav1.Condition`
+convention); phases are short readable strings from a closed enum declared in the CRDs.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "mt5db.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+TRADINGSTACKS: Final = "tradingstacks"
+TRAININGRUNS: Final = "trainingruns"
+BACKUPPOLICIES: Final = "backuppolicies"
+KIND_STACK: Final = "TradingStack"
+KIND_RUN: Final = "TrainingRun"
+KIND_POLICY: Final = "BackupPolicy"
+
+# One stable field manager for every server-side apply, so drift correction re-takes exactly
+# the fields we own and never touches fields owned by others (the HPA's spec.replicas).
+FIELD_MANAGER: Final = "mt5db-operator"
+
+# Labels on every child; `managed-by` lets the child watchers ignore everything else.
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "mt5db-operator"
+PART_OF: Final = "mt5db"
+# Which stack a child belongs to (network policy peers select on it; the TrainingRun's and
+# BackupPolicy's pods carry it so the database lets them in).
+LABEL_STACK: Final = "mt5db.io/stack"
+LABEL_DB_CLIENT: Final = "mt5db.io/db-client"
+LABEL_POLICY: Final = "mt5db.io/backup-policy"
+LABEL_RUN: Final = "mt5db.io/training-run"
+ANNOTATION_SPEC_HASH: Final = "mt5db.io/spec-hash"
+
+GRAFANA_DASHBOARD_LABEL: Final = "grafana_dashboard"
+GRAFANA_FOLDER_ANNOTATION: Final = "grafana_folder"
+
+# Optional integrations, detected by API discovery.
+MONITORING_GROUP_VERSION: Final = "monitoring.coreos.com/v1"
+RAY_GROUP_VERSION: Final = "ray.io/v1"
+
+# Default images (pinned tags: never :latest).
+DEFAULT_DB_IMAGE: Final = "timescale/timescaledb-ha:pg16.6-ts2.17.2-all"
+DEFAULT_API_IMAGE: Final = "ghcr.io/mt5db/mt5db-api:0.1.0"
+DEFAULT_TRAINING_IMAGE: Final = "ghcr.io/mt5db/mt5db-training:0.1.0"
+DEFAULT_RAY_VERSION: Final = "2.49.0"
+
+
+class Phase:
+    """Short phase enum shared by the three kinds (each CRD declares its own subset)."""
+
+    PROVISIONING: Final = "Provisioning"
+    READY: Final = "Ready"
+    DEGRADED: Final = "Degraded"
+    SUSPENDED: Final = "Suspended"
+    FAILED: Final = "Failed"
+    PENDING: Final = "Pending"
+    RUNNING: Final = "Running"
+    SUCCEEDED: Final = "Succeeded"
+
+
+class Cond:
+    """Condition types."""
+
+    READY: Final = "Ready"
+    SECRETS_READY: Final = "SecretsReady"
+    DATABASE_READY: Final = "DatabaseReady"
+    MIGRATIONS_COMPLETE: Final = "MigrationsComplete"
+    API_READY: Final = "ApiReady"
+    MONITORING_READY: Final = "MonitoringReady"
+    STACK_READY: Final = "StackReady"
+    SUBMITTED: Final = "Submitted"
+    SCHEDULED: Final = "Scheduled"
+    LAST_BACKUP_SUCCEEDED: Final = "LastBackupSucceeded"
+
+
+class Reason:
+    """Condition reasons (CamelCase, stable: dashboards and alerts match on them)."""
+
+    ALL_COMPONENTS_READY: Final = "AllComponentsReady"
+    COMPONENTS_NOT_READY: Final = "ComponentsNotReady"
+    SUSPENDED: Final = "Suspended"
+    GENERATED: Final = "Generated"
+    EXTERNAL: Final = "ExternalDatabase"
+    EXTERNAL_SECRET_MISSING: Final = "ExternalSecretMissing"  # noqa: S105 - a reason, not a secret
+    REPLICAS_READY: Final = "ReplicasReady"
+    REPLICAS_NOT_READY: Final = "ReplicasNotReady"
+    DEPLOYMENT_AVAILABLE: Final = "DeploymentAvailable"
+    DEPLOYMENT_UNAVAILABLE: Final = "DeploymentUnavailable"
+    SCALED_TO_ZERO: Final = "ScaledToZero"
+    JOB_COMPLETE: Final = "JobComplete"
+    JOB_FAILED: Final = "JobFailed"
+    JOB_RUNNING: Final = "JobRunning"
+    WAITING_FOR_DATABASE: Final = "WaitingForDatabase"
+    CRDS_MISSING: Final = "CRDsMissing"
+    DISABLED: Final = "Disabled"
+    APPLIED: Final = "Applied"
+    STACK_NOT_FOUND: Final = "StackNotFound"
+    STACK_FOUND: Final = "StackFound"
+    RAY_JOB_CREATED: Final = "RayJobCreated"
+    JOB_CREATED: Final = "JobCreated"
+    RAY_UNAVAILABLE: Final = "KubeRayMissing"
+    SUCCEEDED: Final = "Succeeded"
+    FAILED: Final = "Failed"
+    RUNNING: Final = "Running"
+    PENDING: Final = "Pending"
+    CRONJOB_READY: Final = "CronJobReady"
+    NO_RUNS_YET: Final = "NoRunsYet"
+    BACKUP_SUCCEEDED: Final = "BackupSucceeded"
+    BACKUP_FAILED: Final = "BackupFailed"
+    APPLY_FAILED: Final = "ApplyFailed"

@@ -1,0 +1,45 @@
+"""Operator metrics (prometheus-client) in a registry owned by one operator instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class OperatorMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.reconciles = Counter(
+            "mt5db_operator_reconciles_total",
+            "Reconcile passes by kind and trigger.",
+            ["kind", "trigger"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "mt5db_operator_reconcile_errors_total",
+            "Reconcile passes that raised, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "mt5db_operator_reconcile_duration_seconds",
+            "Wall time of one reconcile pass, by kind.",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.applies = Counter(
+            "mt5db_operator_applies_total",
+            "Server-side applies of children, by child kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.last_backup = Gauge(
+            "mt5db_operator_last_backup_success_timestamp_seconds",
+            "Completion time of the newest successful backup Job per policy.",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )

@@ -1,0 +1,1 @@
+"""Pure, deterministic builders: spec -> desired manifests. No clock, no randomness, no API."""

@@ -1,0 +1,439 @@
+"""Builders for a TradingStack's children: Secrets, database, migrations, API, network policy.
+
+Every function is pure and deterministic: the same spec gives the same manifest, byte for
+byte. Random values (passwords, the first API key) are generated once by
+`mt5db_operator.secrets` and passed in; the builders only shape them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mt5db_operator import constants as c
+from mt5db_operator.models import TradingStackSpec
+from mt5db_operator.resources.common import (
+    container_security_context,
+    labels,
+    meta,
+    pod_security_context,
+    secret_env,
+    selector,
+    short_hash,
+    tmp_volume,
+)
+
+DB_PORT = 5432
+API_PORT = 8000
+# The TimescaleDB HA image runs as `postgres` (uid 1000) with PGDATA under /home/postgres.
+DB_UID = 1000
+API_UID = 10001
+PGDATA_MOUNT = "/home/postgres/pgdata"
+DB_NAME = "mt5db"
+DB_OWNER = "mt5db"
+DB_READONLY = "mt5db_readonly"
+
+
+# -- Secrets ------------------------------------------------------------------------------------
+
+
+def build_db_credentials_secret(stack: TradingStackSpec, passwords: dict[str, str]) -> dict[str, Any]:
+    """Owner, read-only and superuser credentials plus a ready DSN (`uri`) for every client."""
+    host = stack.db_host()
+    owner_pw = passwords["password"]
+    data = {
+        "host": host,
+        "port": str(DB_PORT),
+        "database": DB_NAME,
+        "username": DB_OWNER,
+        "password": owner_pw,
+        "readonly-username": DB_READONLY,
+        "readonly-password": passwords["readonly-password"],
+        "superuser-password": passwords["superuser-password"],
+        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
+        "uri": f"postgresql://{DB_OWNER}:{owner_pw}@{host}:{DB_PORT}/{DB_NAME}",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(stack.db_credentials_secret(), stack.namespace, labels(stack.name, "database")),
+        "type": "Opaque",
+        "stringData": data,
+    }
+
+
+def build_api_key_secret(stack: TradingStackSpec, secret_key: str, key_id: str) -> dict[str, Any]:
+    """The first API key, whole: read it once to configure the EAs (`X-API-Key`)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(stack.api_key_secret(), stack.namespace, labels(stack.name, "api-key")),
+        "type": "Opaque",
+        "stringData": {"api-key": secret_key, "key-id": key_id},
+    }
+
+
+def build_api_key_hash_secret(stack: TradingStackSpec, key_id: str, key_hash: str) -> dict[str, Any]:
+    """Only the key's id and SHA-256: the migration Job registers these, never the key itself."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(stack.api_key_hash_secret(), stack.namespace, labels(stack.name, "api-key")),
+        "type": "Opaque",
+        "stringData": {"key-id": key_id, "key-hash": key_hash, "scopes": "ingest,read,signals,admin"},
+    }
+
+
+# -- Database -----------------------------------------------------------------------------------
+
+
+def build_db_service(stack: TradingStackSpec) -> dict[str, Any]:
+    """Headless Service: stable `<stack>-db-0.<stack>-db` DNS for the single database pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(stack.db_service_name(), stack.namespace, labels(stack.name, "database")),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": False,
+            "selector": selector(stack.name, "database"),
+            "ports": [{"name": "postgres", "port": DB_PORT, "targetPort": "postgres"}],
+        },
+    }
+
+
+def timescale_settings(stack: TradingStackSpec) -> dict[str, str]:
+    """Retention/compression as environment for the migrations (SQL policies live there)."""
+    db = stack.database
+    return {
+        "MT5DB_RETENTION_DAYS": str(db.retention_days),
+        "MT5DB_TRAINING_WINDOW_DAYS": str(db.training_window_days),
+        "MT5DB_COMPRESSION": "true" if db.compression else "false",
+        "MT5DB_COMPRESS_AFTER_DAYS": str(db.compress_after_days),
+    }
+
+
+def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
+    """One TimescaleDB pod with a PVC template; PVC retention follows `spec.pvcRetention`."""
+    db = stack.database
+    secret = stack.db_credentials_secret()
+    pvc_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": db.storage_size}},
+    }
+    if db.storage_class:
+        pvc_spec["storageClassName"] = db.storage_class
+    probe_cmd = ["pg_isready", "-h", "127.0.0.1", "-p", str(DB_PORT), "-U", DB_OWNER, "-d", DB_NAME]
+    container = {
+        "name": "timescaledb",
+        "image": db.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "postgres", "containerPort": DB_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "POSTGRES_DB", "value": DB_NAME},
+            {"name": "POSTGRES_USER", "value": DB_OWNER},
+            secret_env("POSTGRES_PASSWORD", secret, "password"),
+            {"name": "PGDATA", "value": f"{PGDATA_MOUNT}/data"},
+            # The HA image would start Patroni when these are set; plain Postgres here.
+            {"name": "TIMESCALEDB_TELEMETRY", "value": "off"},
+            {"name": "TS_TUNE_MEMORY", "value": db.resources.limits.get("memory", "2Gi")},
+        ],
+        "resources": db.resources.manifest(),
+        "securityContext": container_security_context(read_only_root=True),
+        "readinessProbe": {
+            "exec": {"command": probe_cmd},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "exec": {"command": probe_cmd},
+            "initialDelaySeconds": 30,
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 6,
+        },
+        "volumeMounts": [
+            {"name": "data", "mountPath": PGDATA_MOUNT},
+            # Read-only root filesystem: Postgres still needs its socket dir and /tmp writable.
+            {"name": "run", "mountPath": "/var/run/postgresql"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir mount point, not a host path
+            {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - memory emptyDir
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta(stack.db_name(), stack.namespace, labels(stack.name, "database")),
+        "spec": {
+            "serviceName": stack.db_service_name(),
+            "replicas": 1,
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selector(stack.name, "database")},
+            # Deleting the stack deletes the PVC only with pvcRetention: Delete (KCM's GC honours
+            # this through the StatefulSet's ownerReference on the claims); Retain keeps the data.
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": stack.pvc_retention,
+                "whenScaled": "Retain",
+            },
+            "template": {
+                "metadata": {"labels": labels(stack.name, "database")},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(DB_UID, fs_group=DB_UID),
+                    "terminationGracePeriodSeconds": 60,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
+                        tmp_volume(size="256Mi"),
+                        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "data", "labels": labels(stack.name, "database")},
+                    "spec": pvc_spec,
+                }
+            ],
+        },
+    }
+
+
+def db_client_labels(stack_name: str, component: str) -> dict[str, str]:
+    """Pod labels that the database NetworkPolicy admits (API, migrations, training, backups)."""
+    return labels(stack_name, component, **{c.LABEL_STACK: stack_name, c.LABEL_DB_CLIENT: "true"})
+
+
+def build_db_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
+    """The database accepts connections only from this stack's DB clients."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(stack.network_policy_name(), stack.namespace, labels(stack.name, "database")),
+        "spec": {
+            "podSelector": {"matchLabels": selector(stack.name, "database")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {c.LABEL_STACK: stack.name, c.LABEL_DB_CLIENT: "true"}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": DB_PORT}],
+                }
+            ],
+        },
+    }
+
+
+# -- Migrations ---------------------------------------------------------------------------------
+
+
+def migrate_hash(stack: TradingStackSpec) -> str:
+    """Migrations run once per (API image, TimescaleDB policy settings)."""
+    return short_hash({"image": stack.api.image, "ts": timescale_settings(stack)})
+
+
+def api_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+    return [
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
+        {"name": "MT5DB_PORT", "value": str(API_PORT)},
+        {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
+        {"name": "MT5DB_RATE_LIMIT_BURST", "value": str(stack.api.rate_limit_burst)},
+    ]
+
+
+def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
+    """`mt5db migrate` as a Job: schema, Timescale policies, and the first key's hash.
+
+    A Job rather than API start-up: one runner per schema version instead of N replicas racing
+    for an advisory lock, and a visible Complete/Failed result that gates `Ready`.
+    """
+    env = [
+        *api_env(stack),
+        *({"name": k, "value": v} for k, v in timescale_settings(stack).items()),
+        secret_env("MT5DB_BOOTSTRAP_KEY_ID", stack.api_key_hash_secret(), "key-id"),
+        secret_env("MT5DB_BOOTSTRAP_KEY_HASH", stack.api_key_hash_secret(), "key-hash"),
+        secret_env("MT5DB_BOOTSTRAP_KEY_SCOPES", stack.api_key_hash_secret(), "scopes"),
+    ]
+    pod_labels = db_client_labels(stack.name, "migrate")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(stack.migrate_job_name(migrate_hash(stack)), stack.namespace, pod_labels),
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 1800,
+            "completions": 1,
+            "parallelism": 1,
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(API_UID),
+                    "containers": [
+                        {
+                            "name": "migrate",
+                            "image": stack.api.image,
+                            "command": ["mt5db", "migrate"],
+                            "env": env,
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"memory": "256Mi"},
+                            },
+                            "securityContext": container_security_context(),
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                        }
+                    ],
+                    "volumes": [tmp_volume()],
+                },
+            },
+        },
+    }
+
+
+# -- API ----------------------------------------------------------------------------------------
+
+
+def build_api_deployment(stack: TradingStackSpec, replicas: int | None = None) -> dict[str, Any]:
+    """The API. `replicas` is omitted unless given: the HPA owns it (never fight over it)."""
+    pod_labels = db_client_labels(stack.name, "api")
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(stack.name, "api")},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "revisionHistoryLimit": 5,
+        "template": {
+            "metadata": {
+                "labels": pod_labels,
+                "annotations": {"prometheus.io/path": "/prometheus", "prometheus.io/port": str(API_PORT)},
+            },
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(API_UID),
+                "terminationGracePeriodSeconds": 30,
+                "containers": [
+                    {
+                        "name": "api",
+                        "image": stack.api.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["mt5db", "api"],
+                        "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+                        "env": api_env(stack),
+                        "resources": stack.api.resources.manifest(),
+                        "securityContext": container_security_context(),
+                        "readinessProbe": {
+                            "httpGet": {"path": "/ready", "port": "http"},
+                            "periodSeconds": 5,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 2,
+                        },
+                        "livenessProbe": {
+                            "httpGet": {"path": "/health", "port": "http"},
+                            "initialDelaySeconds": 10,
+                            "periodSeconds": 10,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 3,
+                        },
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                    }
+                ],
+                "volumes": [tmp_volume()],
+            },
+        },
+    }
+    if replicas is not None:
+        spec = {"replicas": replicas, **spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": spec,
+    }
+
+
+def build_api_service(stack: TradingStackSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(stack.name, "api"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_api_hpa(stack: TradingStackSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": stack.api_name()},
+            "minReplicas": stack.api.min_replicas,
+            "maxReplicas": stack.api.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": stack.api.target_cpu},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def build_api_pdb(stack: TradingStackSpec) -> dict[str, Any]:
+    """maxUnavailable 1 (not minAvailable 1): a single replica never blocks a node drain."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(stack.name, "api")}},
+    }
+
+
+def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
+    ingress = stack.api.ingress
+    if ingress is None:
+        return None
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if ingress.class_name:
+        spec["ingressClassName"] = ingress.class_name
+    if ingress.tls_secret:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": spec,
+    }

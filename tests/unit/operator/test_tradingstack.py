@@ -1,0 +1,140 @@
+"""TradingStack builders, without a cluster."""
+
+from __future__ import annotations
+
+import copy
+
+from mt5db_operator import constants as c
+from mt5db_operator.resources import tradingstack as ts
+
+from .helpers import assert_child, assert_hardened, stack
+
+
+def test_defaults_and_names_come_from_the_model() -> None:
+    s = stack()
+    assert s.database.image == c.DEFAULT_DB_IMAGE
+    assert s.api.min_replicas == 2 and s.api.max_replicas == 4
+    assert s.pvc_retention == "Retain"
+    assert s.api_name() == "demo-api"
+    assert s.db_host() == "demo-db-0.demo-db.trading.svc"
+    assert s.db_secret_name() == "demo-db-credentials"
+
+
+def test_builders_are_deterministic() -> None:
+    s = stack(api={"image": "reg/api:1.2.3"})
+    assert ts.build_db_statefulset(s) == ts.build_db_statefulset(s)
+    assert ts.build_migrate_job(s) == ts.build_migrate_job(copy.deepcopy(s))
+    assert ts.build_api_deployment(s) == ts.build_api_deployment(s)
+
+
+def test_statefulset_pvc_template_retention_and_hardening() -> None:
+    s = stack(database={"storage": {"size": "50Gi", "storageClassName": "fast"}}, pvcRetention="Delete")
+    sts = ts.build_db_statefulset(s)
+    assert_child(sts, "StatefulSet", "demo-db")
+    spec = sts["spec"]
+    assert spec["serviceName"] == "demo-db"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert claim["spec"]["storageClassName"] == "fast"
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert_hardened(spec["template"]["spec"])
+    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-db-credentials",
+        "key": "password",
+    }
+
+
+def test_headless_service_selects_the_database_pods() -> None:
+    s = stack()
+    svc = ts.build_db_service(s)
+    assert_child(svc, "Service", "demo-db")
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"] == ts.build_db_statefulset(s)["spec"]["selector"]["matchLabels"]
+
+
+def test_deployment_omits_replicas_for_the_hpa_and_never_goes_below_capacity() -> None:
+    s = stack(api={"image": "reg/api:2.0.0", "minReplicas": 3, "maxReplicas": 7})
+    dep = ts.build_api_deployment(s)
+    assert_child(dep, "Deployment", "demo-api")
+    assert "replicas" not in dep["spec"]
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = dep["spec"]["template"]["spec"]
+    assert_hardened(pod)
+    container = pod["containers"][0]
+    assert container["command"] == ["mt5db", "api"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert ts.build_api_deployment(s, replicas=0)["spec"]["replicas"] == 0
+    hpa = ts.build_api_hpa(s)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 7)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "demo-api"
+
+
+def test_api_reads_the_dsn_from_the_secret_never_inline() -> None:
+    env = {e["name"]: e for e in ts.api_env(stack())}
+    assert env["MT5DB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-db-credentials",
+        "key": "uri",
+    }
+    ext = {
+        e["name"]: e for e in ts.api_env(stack(database={"external": {"secretName": "dsn", "key": "url"}}))
+    }
+    assert ext["MT5DB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "dsn", "key": "url"}
+
+
+def test_pdb_never_blocks_a_drain_of_one_replica() -> None:
+    pdb = ts.build_api_pdb(stack(api={"minReplicas": 1, "maxReplicas": 1}))
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {
+        c.LABEL_INSTANCE: "demo", c.LABEL_COMPONENT: "api"}}}  # fmt: skip
+
+
+def test_ingress_only_with_a_host_and_tls_when_asked() -> None:
+    assert ts.build_api_ingress(stack()) is None
+    ing = ts.build_api_ingress(
+        stack(api={"ingress": {"host": "x.example.com", "className": "nginx", "tlsSecretName": "t"}})
+    )
+    assert ing is not None
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    assert ing["spec"]["tls"] == [{"hosts": ["x.example.com"], "secretName": "t"}]
+    assert "kubernetes.io/ingress.class" not in ing["metadata"].get("annotations", {})
+
+
+def test_network_policy_admits_only_this_stacks_db_clients() -> None:
+    s = stack()
+    np = ts.build_db_network_policy(s)
+    peer = np["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert peer == {c.LABEL_STACK: "demo", c.LABEL_DB_CLIENT: "true"}
+    api_labels = ts.build_api_deployment(s)["spec"]["template"]["metadata"]["labels"]
+    job_labels = ts.build_migrate_job(s)["spec"]["template"]["metadata"]["labels"]
+    assert peer.items() <= api_labels.items() and peer.items() <= job_labels.items()
+
+
+def test_migration_job_gets_only_the_key_hash_and_changes_name_with_the_image() -> None:
+    a = ts.build_migrate_job(stack(api={"image": "reg/api:1.0.0"}))
+    b = ts.build_migrate_job(stack(api={"image": "reg/api:1.0.1"}))
+    assert a["metadata"]["name"] != b["metadata"]["name"]
+    assert a["metadata"]["name"].startswith("demo-migrate-")
+    container = a["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["mt5db", "migrate"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs["MT5DB_BOOTSTRAP_KEY_HASH"] == {"name": "demo-api-key-hash", "key": "key-hash"}
+    assert all(ref["name"] != "demo-api-key" for ref in refs.values()), (
+        "the key itself never leaves its Secret"
+    )
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MT5DB_RETENTION_DAYS"] == "730" and env["MT5DB_TRAINING_WINDOW_DAYS"] == "365"
+
+
+def test_secrets_shape_passwords_they_are_given() -> None:
+    s = stack()
+    creds = ts.build_db_credentials_secret(
+        s, {"password": "p1", "readonly-password": "p2", "superuser-password": "p3"}
+    )
+    assert creds["stringData"]["uri"] == "postgresql://mt5db:p1@demo-db-0.demo-db.trading.svc:5432/mt5db"
+    key = ts.build_api_key_secret(s, "mt5_abcd1234_xyz", "abcd1234")
+    hashed = ts.build_api_key_hash_secret(s, "abcd1234", "f" * 64)
+    assert key["stringData"]["api-key"] == "mt5_abcd1234_xyz"
+    assert "api-key" not in hashed["stringData"] and hashed["stringData"]["key-hash"] == "f" * 64
