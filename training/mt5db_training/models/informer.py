@@ -437,24 +437,36 @@ class Informer(nn.Module):
         return out
 
 
-class InformerClassifier(nn.Module):
-    """Encoder only (distilling off, so every step keeps its position) + GELU → dropout → flatten → Linear.
+def encoder_output_len(cfg: InformerConfig) -> int:
+    """Sequence length after the encoder: each DistillingLayer maps L → ⌊(L − 1)/2⌋ + 1."""
+    length = cfg.seq_len
+    if cfg.distil and not cfg.s_layers:
+        for _ in range(cfg.e_layers - 1):
+            length = (length - 1) // 2 + 1
+    if cfg.s_layers:
+        raise ValueError("the classifier head supports a single Encoder (s_layers=())")
+    return length
 
-    All our windows are full length, so the anchor's "zero the padded steps" is the identity here.
+
+class InformerClassifier(nn.Module):
+    """Encoder + classification head: GELU → dropout → flatten (L'·d_model) → Linear(num_class).
+
+    The anchor (Time-Series-Library) runs it with distil=False so every step keeps its position
+    (config `simple`); `advanced` may distil as the forecaster does, which shortens L' (see
+    `encoder_output_len`). All our windows are full length, so the anchor's "zero the padded
+    steps" is the identity here.
     """
 
     def __init__(self, cfg: InformerConfig) -> None:
         super().__init__()
-        if cfg.distil:
-            raise ValueError("the classifier runs with distil=False (ml-protocol.md §1)")
         self.cfg = cfg
         self.enc_embedding = DataEmbedding(cfg.enc_in, cfg)
         self.encoder = build_encoder(cfg, cfg.eval_seed)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.seq_len * cfg.d_model, cfg.num_class)
+        self.head = nn.Linear(encoder_output_len(cfg) * cfg.d_model, cfg.num_class)
 
     def forward(self, x_enc: Tensor, x_mark_enc: Tensor) -> Tensor:
-        h = self.encoder(self.enc_embedding(x_enc, x_mark_enc))  # (B, seq_len, d_model)
+        h = self.encoder(self.enc_embedding(x_enc, x_mark_enc))  # (B, L', d_model)
         h = self.dropout(F.gelu(h))
         logits: Tensor = self.head(h.reshape(h.size(0), -1))  # (B, num_class)
         return logits

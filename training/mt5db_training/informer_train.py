@@ -1,0 +1,519 @@
+"""Informer direction classifier under purged walk-forward, trained through Ray Train (TorchTrainer).
+
+One `train_loop` serves three places: a Ray Train worker (`--workers N`, DDP over gloo or NCCL),
+the in-process path (`--workers 0`, same code without Ray, for fast tests), and a RayJob container
+(`python -m mt5db_training.ray_entry`, which connects with `ray.init()` when RAY_ADDRESS is set).
+
+Per fold: features are z-scored with the fit rows' statistics, windows end at bar t (the label's
+decision bar), the model trains with early stopping on the purged validation block, the threshold
+is chosen on validation, and only then is the test block predicted. Config selection (`grid`)
+happens inside each fold on validation only; the number of configs tried is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5db_training.dataset import Dataset
+from mt5db_training.splits import walk_forward
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ClassifierRun:
+    """Training settings of one classifier config (model shape lives in InformerConfig)."""
+
+    seq_len: int = 48
+    attn: str = "full"
+    factor: int = 5
+    e_layers: int = 2
+    d_model: int = 64
+    n_heads: int = 4
+    d_ff: int = 128
+    dropout: float = 0.1
+    distil: bool = False
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 30
+    patience: int = 5
+    label_smoothing: float = 0.0
+
+
+# ml-protocol.md §5. `simple` serves with full attention (deterministic and cheap at L ≤ 64);
+# `advanced` uses ProbSparse with factor 3 and distilling, as in the forecaster.
+CONFIGS: dict[str, ClassifierRun] = {
+    "simple": ClassifierRun(),
+    "advanced": ClassifierRun(
+        seq_len=64,
+        attn="prob",
+        factor=3,
+        e_layers=3,
+        d_model=128,
+        n_heads=8,
+        d_ff=256,
+        dropout=0.15,
+        distil=True,
+        label_smoothing=0.05,
+    ),
+}
+
+
+def grid_candidates() -> list[ClassifierRun]:
+    """{seq_len 32, 48, 64} × {d_model 64, 128} × {dropout 0.1, 0.2} × {lr 3e-4, 1e-3} = 24 configs."""
+    base = CONFIGS["simple"]
+    return [
+        replace(base, seq_len=s, d_model=d, d_ff=2 * d, dropout=p, lr=lr)
+        for s, d, p, lr in itertools.product((32, 48, 64), (64, 128), (0.1, 0.2), (3e-4, 1e-3))
+    ]
+
+
+def model_config(run: ClassifierRun, n_features: int, seed: int) -> Any:
+    """InformerConfig of the classifier for one ClassifierRun."""
+    from mt5db_training.models.informer import InformerConfig
+
+    return InformerConfig(
+        enc_in=n_features,
+        seq_len=run.seq_len,
+        d_model=run.d_model,
+        n_heads=run.n_heads,
+        e_layers=run.e_layers,
+        d_ff=run.d_ff,
+        dropout=run.dropout,
+        attn="prob" if run.attn == "prob" else "full",
+        factor=run.factor,
+        distil=run.distil,
+        num_class=2,
+        eval_seed=seed,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """torch, numpy and random seeds (CPU reproducibility, ml-protocol.md §4)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds any legacy global use in dependencies)
+    torch.manual_seed(seed)
+
+
+# -- the worker loop ---------------------------------------------------------------------------
+
+
+def _windows(x: F32, marks: F32, ends: I64, seq_len: int) -> tuple[F32, F32]:
+    """Stack windows x[t−L+1 .. t] for each end t: (N, L, C) and (N, L, n_time)."""
+    offsets = np.arange(-seq_len + 1, 1)
+    rows = ends[:, None] + offsets[None, :]
+    return x[rows], marks[rows]
+
+
+def _predict(model: Any, xw: F32, mw: F32, device: Any, batch: int = 512) -> F64:
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(xw), batch):
+            logits = model(
+                torch.from_numpy(xw[i : i + batch]).to(device), torch.from_numpy(mw[i : i + batch]).to(device)
+            )
+            out.append(torch.softmax(logits, dim=-1)[:, 1].double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _fit_one(
+    run: ClassifierRun, data: dict[str, Any], fold: dict[str, Any], ctx: dict[str, Any]
+) -> dict[str, Any]:
+    """Train one config on a fold's fit rows with early stopping on its validation rows."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mt5db_training.models.informer import InformerClassifier
+
+    seed_everything(ctx["seed"])
+    x, marks, y = data["x"], data["marks"], data["y"]
+    fit = np.asarray(fold["fit"], dtype=np.int64)
+    mu = x[fit].mean(axis=0)
+    sd = x[fit].std(axis=0)
+    xs = ((x - mu) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    fit_w = fit[data["valid_end"][fit]]
+    if ctx["max_train_windows"] and len(fit_w) > ctx["max_train_windows"]:
+        rng = np.random.default_rng(ctx["seed"])
+        fit_w = np.sort(rng.choice(fit_w, ctx["max_train_windows"], replace=False))
+    val = np.asarray(fold["val"], dtype=np.int64)
+    test = np.asarray(fold["test"], dtype=np.int64)
+    xf, mf = _windows(xs, marks, fit_w, run.seq_len)
+    xv, mv = _windows(xs, marks, val, run.seq_len)
+    xt, mtt = _windows(xs, marks, test, run.seq_len)
+    device = ctx["device"]
+    model: Any = InformerClassifier(model_config(run, x.shape[1], ctx["seed"]))
+    if ctx["distributed"]:
+        import ray.train.torch
+
+        model = ray.train.torch.prepare_model(model)
+    else:
+        model = model.to(device)
+    loader = DataLoader(
+        TensorDataset(
+            torch.from_numpy(xf), torch.from_numpy(mf), torch.from_numpy(y[fit_w].astype(np.int64))
+        ),
+        batch_size=run.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(ctx["seed"]),
+    )
+    if ctx["distributed"]:
+        import ray.train.torch
+
+        loader = ray.train.torch.prepare_data_loader(loader)
+    opt = torch.optim.Adam(model.parameters(), lr=run.lr)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=run.label_smoothing)
+    yv = y[val]
+    best_loss, best_state, bad, epochs_run = np.inf, None, 0, 0
+    samples, train_seconds = 0, 0.0
+    for epoch in range(run.epochs):
+        if ctx["distributed"] and hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        model.train()
+        started = time.perf_counter()
+        for xb, mb, yb in loader:
+            xb, mb, yb = xb.to(device), mb.to(device), yb.to(device)
+            opt.zero_grad()
+            loss = loss_fn(model(xb, mb), yb)
+            loss.backward()
+            opt.step()
+            samples += len(yb)
+        train_seconds += time.perf_counter() - started
+        epochs_run += 1
+        pv = np.clip(_predict(model, xv, mv, device), 1e-7, 1 - 1e-7)
+        val_loss = float(-np.mean(yv * np.log(pv) + (1 - yv) * np.log(1 - pv)))
+        if val_loss < best_loss - 1e-5:
+            best_loss, bad = val_loss, 0
+            inner = model.module if hasattr(model, "module") else model
+            best_state = {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= run.patience:
+                break
+    inner = model.module if hasattr(model, "module") else model
+    if best_state is not None:
+        inner.load_state_dict(best_state)
+    return {
+        "val_loss": best_loss,
+        "epochs_run": epochs_run,
+        "p_val": _predict(inner, xv, mv, device),
+        "p_test": _predict(inner, xt, mtt, device),
+        "state": {k: v.detach().cpu() for k, v in inner.state_dict().items()},
+        "train_windows": len(fit_w),
+        "samples": samples,
+        "train_seconds": train_seconds,
+        "run": asdict(run),
+    }
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """Ray Train worker body (also called in-process with distributed=False)."""
+    import torch
+
+    distributed = bool(config["distributed"])
+    rank = 0
+    if distributed:
+        import ray.train
+        import ray.train.torch
+
+        rank = ray.train.get_context().get_world_rank()
+        device = ray.train.torch.get_device()
+    else:
+        device = torch.device("cuda" if config["use_gpu"] and torch.cuda.is_available() else "cpu")
+    ctx = {
+        "seed": config["seed"],
+        "device": device,
+        "distributed": distributed,
+        "max_train_windows": config["max_train_windows"],
+    }
+    data = config["data"]
+    folds_out = []
+    last_state: dict[str, Any] = {}
+    for fold in config["folds"]:
+        fits = [_fit_one(ClassifierRun(**c), data, fold, ctx) for c in config["candidates"]]
+        best = min(fits, key=lambda r: r["val_loss"])
+        last_state = best["state"]
+        folds_out.append(
+            {
+                "fold": fold["number"],
+                "p_val": best["p_val"].tolist(),
+                "p_test": best["p_test"].tolist(),
+                "val_loss": best["val_loss"],
+                "epochs_run": best["epochs_run"],
+                "chosen": best["run"],
+                "candidates_val_loss": [r["val_loss"] for r in fits],
+                "train_windows": best["train_windows"],
+                "samples": int(sum(r["samples"] for r in fits)),
+                "train_seconds": float(sum(r["train_seconds"] for r in fits)),
+            }
+        )
+    result_dir = (
+        Path(config["result_dir"]) if not distributed else Path(tempfile.mkdtemp(prefix="informer-result-"))
+    )
+    if rank == 0:
+        result_dir.mkdir(parents=True, exist_ok=True)
+        (result_dir / "folds.json").write_text(json.dumps(folds_out))
+        torch.save(last_state, result_dir / "state_dict.pt")
+    if distributed:
+        import ray.train
+
+        summary = {"folds": len(folds_out), "samples": sum(f["samples"] for f in folds_out)}
+        if rank == 0:
+            ray.train.report(summary, checkpoint=ray.train.Checkpoint.from_directory(str(result_dir)))
+        else:
+            ray.train.report(summary)
+
+
+# -- driver ------------------------------------------------------------------------------------
+
+
+def ray_init(num_cpus: int) -> None:
+    """Loopback-only local Ray, or plain ray.init() inside a cluster (RAY_ADDRESS set)."""
+    os.environ.setdefault(
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0"
+    )  # node IP 127.0.0.1, listeners on loopback
+    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="mt5db-ray-"))
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()
+    else:
+        ray.init(num_cpus=num_cpus, object_store_memory=256 * 1024 * 1024, include_dashboard=False)
+
+
+def fit_through_ray(
+    config: dict[str, Any], workers: int, use_gpu: bool, storage: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run `train_loop` via TorchTrainer (workers ≥ 1) or in-process (workers = 0); returns (folds, state_dict)."""
+    import torch
+
+    if workers == 0:
+        config = config | {"distributed": False, "result_dir": str(storage / "local-result")}
+        train_loop(config)
+        result_dir = Path(config["result_dir"])
+    else:
+        ray_init(max(workers, 1))
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        trainer = TorchTrainer(
+            train_loop,
+            train_loop_config=config | {"distributed": True, "result_dir": ""},
+            scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+            run_config=RunConfig(name=f"informer-{int(time.time())}", storage_path=str(storage.resolve())),
+        )
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError(f"Ray Train returned no checkpoint (error: {result.error})")
+        local = Path(tempfile.mkdtemp(prefix="informer-ckpt-"))
+        result_dir = Path(result.checkpoint.to_directory(str(local)))
+    folds = json.loads((result_dir / "folds.json").read_text())
+    state: dict[str, Any] = torch.load(result_dir / "state_dict.pt", weights_only=True)
+    return folds, state
+
+
+def window_validity(ds: Dataset, seq_len: int) -> npt.NDArray[np.bool_]:
+    """True where the window ending at row t has seq_len contiguous bars of one segment (no gap, no warm-up hole)."""
+    pos = ds.positions
+    ok = np.zeros(len(pos), dtype=bool)
+    ok[seq_len - 1 :] = (pos[seq_len - 1 :] - pos[: len(pos) - seq_len + 1]) == seq_len - 1
+    return ok
+
+
+def run_informer_report(args: argparse.Namespace) -> int:
+    """--model informer: walk-forward Informer classifier with the §6 baselines, report and registry."""
+    from mt5db_training import metrics as mt
+    from mt5db_training.evaluation import (
+        OutOfSample,
+        backtest_table,
+        classification_table,
+        classification_verdict,
+        permutation_auc,
+    )
+    from mt5db_training.models.informer import time_features
+    from mt5db_training.registry import register_run, save_torch_artifact
+    from mt5db_training.rf import fold_ranges, logistic_baseline, make_protocol
+    from mt5db_training.runner import base_report, build_dataset, finish
+
+    started = time.perf_counter()
+    h = args.horizon
+    ds = build_dataset(args, (h,))
+    candidates = grid_candidates() if args.config == "grid" else [CONFIGS[args.config]]
+    if args.epochs is not None:
+        candidates = [replace(c, epochs=args.epochs) for c in candidates]
+    max_len = max(c.seq_len for c in candidates)
+    proto = make_protocol(ds, h, args.folds, args.test_bars, 0.15)
+    all_folds = walk_forward(
+        len(ds.features),
+        n_folds=proto.n_folds,
+        test_size=proto.test_bars,
+        gap=proto.gap_bars,
+        val_fraction=proto.val_fraction,
+    )
+    folds = all_folds[-args.informer_folds :]
+    valid = window_validity(ds, max_len)
+    # every row of a test/val block needs a full window; rows without one are dropped for all models alike
+    folds = [
+        type(f)(f.number, f.fit[valid[f.fit]], f.val[valid[f.val]], f.test[valid[f.test]]) for f in folds
+    ]
+    x = ds.features.to_numpy(np.float64)
+    y = ds.targets[f"up_net_{h}"].to_numpy(np.float64)
+    config = {
+        "data": {"x": x, "marks": time_features(ds.index), "y": y, "valid_end": valid},
+        "folds": [
+            {"number": f.number, "fit": f.fit.tolist(), "val": f.val.tolist(), "test": f.test.tolist()}
+            for f in folds
+        ],
+        "candidates": [asdict(c) for c in candidates],
+        "seed": args.seed,
+        "max_train_windows": args.max_train_windows,
+        "use_gpu": args.use_gpu,
+    }
+    out = Path(args.out or f"runs/{args.run}")
+    out.mkdir(parents=True, exist_ok=True)
+    fold_results, state = fit_through_ray(config, args.workers, args.use_gpu, out / "ray")
+
+    gross, cost, back = ds.gross_pips[h], ds.cost_pips, ds.persistence[h]
+    parts: dict[str, list[F64]] = {k: [] for k in ("inf_p", "inf_sig", "lr_p", "lr_sig", "prior")}
+    per_fold = []
+    for f, r in zip(folds, fold_results, strict=True):
+        p_val, p_test = np.asarray(r["p_val"]), np.asarray(r["p_test"])
+        thr = mt.choose_threshold(p_val, gross[f.val], cost[f.val], h)
+        lr = logistic_baseline(x[f.fit], y[f.fit])
+        lr_thr = mt.choose_threshold(lr.predict_proba(x[f.val])[:, 1], gross[f.val], cost[f.val], h)
+        lr_p = lr.predict_proba(x[f.test])[:, 1]
+        parts["inf_p"].append(p_test)
+        parts["inf_sig"].append((p_test > thr).astype(np.float64))
+        parts["lr_p"].append(lr_p)
+        parts["lr_sig"].append((lr_p > lr_thr).astype(np.float64))
+        parts["prior"].append(np.full(len(f.test), float(np.mean(y[f.fit]))))
+        per_fold.append(
+            {
+                "fold": f.number,
+                "auc_informer": round(mt.auc(y[f.test], p_test), 4),
+                "auc_lr": round(mt.auc(y[f.test], lr_p), 4),
+                "threshold": thr,
+                "lr_threshold": lr_thr,
+                "epochs_run": r["epochs_run"],
+                "val_loss": r["val_loss"],
+                "chosen_config": r["chosen"],
+                "train_windows": r["train_windows"],
+                "samples_per_second": r["samples"] / r["train_seconds"] if r["train_seconds"] > 0 else None,
+            }
+        )
+    test = np.concatenate([f.test for f in folds])
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    oos = OutOfSample(
+        horizon=h,
+        index=ds.index[test],
+        fold=np.concatenate([np.full(len(f.test), f.number, dtype=np.int64) for f in folds]),
+        y_ret=ds.targets[f"ret_fwd_{h}"].to_numpy(np.float64)[test],
+        y_up=y[test],
+        gross_pips=gross[test],
+        cost_pips=cost[test],
+        prior=cat["prior"],
+    )
+    oos.score = {"informer": cat["inf_p"], "logistic_regression": cat["lr_p"], "persistence": back[test]}
+    oos.probability = {"informer": cat["inf_p"], "logistic_regression": cat["lr_p"]}
+    long = np.ones(len(test), dtype=np.int8)
+    oos.signal = {
+        "informer": cat["inf_sig"].astype(np.int8),
+        "logistic_regression": cat["lr_sig"].astype(np.int8),
+        "persistence": np.sign(back[test]).astype(np.int8),
+        "always_long": long,
+        "always_short": -long,
+    }
+    cls = classification_table(oos, reps=args.bootstrap_reps, seed=args.seed)
+    for name, key in (("informer", "inf_sig"), ("logistic_regression", "lr_sig")):
+        rule = cat[key] > 0
+        tp = float(np.sum(rule & (oos.y_up == 1)))
+        cls[name]["at_threshold"] = {
+            "threshold": "per fold, chosen on validation (see per_fold)",
+            "precision": tp / float(rule.sum()) if rule.any() else None,
+            "recall": tp / float(max(np.sum(oos.y_up == 1), 1)),
+            "coverage": float(rule.mean()),
+        }
+    bt, curves = backtest_table(oos, ds.bars_per_year)
+    verdict, reasons = classification_verdict(cls, bt, "informer")
+    samples = sum(r["samples"] for r in fold_results)
+    seconds = sum(r["train_seconds"] for r in fold_results)
+    block = {
+        "protocol": asdict(proto) | {"informer_folds": len(folds), "window_len_max": max_len},
+        "folds": fold_ranges(ds, folds),
+        "oos_rows": len(test),
+        "classification": cls,
+        "backtest": bt,
+        "per_fold": per_fold,
+        "sanity": {"permuted_label_auc_informer": permutation_auc(oos, "informer", args.seed)},
+        "verdict": verdict,
+        "verdict_reasons": reasons,
+        "_curves": curves,
+    }
+    cfg_dict = {
+        "config": args.config,
+        "candidates": [asdict(c) for c in candidates],
+        "workers": args.workers,
+        "use_gpu": args.use_gpu,
+        "max_train_windows": args.max_train_windows,
+        "seed": args.seed,
+        "horizon": h,
+    }
+    report = base_report(args, ds, "informer", "classification", cfg_dict, configs_tried=len(candidates))
+    report["configs_tried_note"] = (
+        f"{len(candidates)} config(s) per fold, selected on each fold's validation block"
+    )
+    report["horizons"] = {str(h): block}
+    report["training"] = {
+        "samples": samples,
+        "train_seconds": round(seconds, 2),
+        "samples_per_second": round(samples / seconds, 1) if seconds > 0 else None,
+        "ray_workers": args.workers,
+        "torch_threads_note": "Ray sets OMP_NUM_THREADS=1 per worker",
+    }
+    uri, sha = save_torch_artifact(state, out)
+    chosen = fold_results[-1]["chosen"]
+    (out / "model_card.json").write_text(
+        json.dumps(
+            {
+                "intended_use": "research: direction of EURUSD H1 net of cost; not promoted",
+                "model_config": asdict(model_config(ClassifierRun(**chosen), x.shape[1], args.seed)),
+                "features": list(ds.features.columns),
+                "warmup_bars": ds.extra["warmup_bars"],
+                "artifact": {
+                    "uri": uri,
+                    "sha256": sha,
+                    "note": "state_dict of the last fold's model; load with weights_only=True",
+                },
+                "scaler_note": "z-score with the training window's mean/std (recomputed per fold)",
+                "clock": ds.extra["clock"],
+            },
+            indent=2,
+        )
+    )
+    report["artifacts"] = {str(h): {"uri": uri, "sha256": sha, "note": "state_dict of the last fold's model"}}
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    path = finish(args, out, report, {h: oos}, {h: None})
+    print(f"informer training throughput: {report['training']['samples_per_second']} samples/s")
+    if args.registry_url or args.database_url:
+        print(f"registered: {register_run(args.registry_url or args.database_url, report, path)}")
+    return 0
