@@ -50,7 +50,7 @@ VOLUME_FEATURES = ("obv_chg10",)
 F64 = npt.NDArray[np.float64]
 
 
-def _indicators(o: F64, h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
+def _indicators(h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
     """TA-Lib indicators of one contiguous segment (no warm-up masking here)."""
     import talib
 
@@ -59,7 +59,7 @@ def _indicators(o: F64, h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
     macd, _signal, hist = talib.MACD(c, fastperiod=12, slowperiod=26, signalperiod=9)
     out["macd_rel"] = macd / c
     out["macdhist_rel"] = hist / c
-    upper, middle, lower = talib.BBANDS(c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=0)
+    upper, middle, lower = talib.BBANDS(c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0)  # matype default = SMA
     band = upper - lower
     with np.errstate(divide="ignore", invalid="ignore"):
         # a flat window (band 0) puts the close in the middle of the band
@@ -68,9 +68,8 @@ def _indicators(o: F64, h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
     out["atr_rel"] = talib.ATR(h, lo, c, timeperiod=14) / c
     out["adx14"] = talib.ADX(h, lo, c, timeperiod=14)
     out["di_spread"] = talib.PLUS_DI(h, lo, c, timeperiod=14) - talib.MINUS_DI(h, lo, c, timeperiod=14)
-    k, d = talib.STOCH(
-        h, lo, c, fastk_period=14, slowk_period=3, slowk_matype=0, slowd_period=3, slowd_matype=0
-    )
+    # slow %K and %D are SMAs (TA-Lib's default matype 0)
+    k, d = talib.STOCH(h, lo, c, fastk_period=14, slowk_period=3, slowd_period=3)
     out["stoch_k"] = k
     out["stoch_d"] = d
     out["close_ema20"] = c / talib.EMA(c, timeperiod=20) - 1.0
@@ -91,7 +90,6 @@ def _indicators(o: F64, h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["obv_chg10"] = np.where(vol10 > 0, obv_chg / vol10, 0.0)
     out["obv_chg10"][np.isnan(obv_chg)] = np.nan
-    del o
     return out
 
 
@@ -129,7 +127,7 @@ def compute_features(
     if not candles.index.is_monotonic_increasing:
         raise ValueError("candles must be sorted by time")
     index = pd.DatetimeIndex(candles.index)
-    cols = {name: candles[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")}
+    cols = {name: candles[name].to_numpy(np.float64) for name in ("high", "low", "close")}
     volume = candles["volume"].to_numpy(np.float64) if use_volume else np.zeros(len(candles))
     names = [f for f in FEATURES if use_volume or f not in VOLUME_FEATURES]
     result = np.full((len(candles), len(names)), np.nan)
@@ -140,7 +138,7 @@ def compute_features(
     for s, e in zip(starts, ends, strict=True):
         if e - s <= warmup:
             continue
-        ind = _indicators(*(cols[n][s:e] for n in ("open", "high", "low", "close")), volume[s:e])
+        ind = _indicators(cols["high"][s:e], cols["low"][s:e], cols["close"][s:e], volume[s:e])
         for j, name in enumerate(names):
             if name in ind:
                 result[s + warmup : e, j] = ind[name][warmup:]

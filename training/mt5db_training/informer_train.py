@@ -107,7 +107,7 @@ def seed_everything(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (seeds any legacy global use in dependencies)
+    np.random.seed(seed)
     torch.manual_seed(seed)
 
 

@@ -23,7 +23,7 @@ from mt5db_training.data import (
     read_mt5_csv,
     symbol_timeframe_from_name,
 )
-from mt5db_training.dataset import DataSource, Dataset, prepare
+from mt5db_training.dataset import Dataset, DataSource, prepare
 from mt5db_training.evaluation import code_version, format_tables, write_plots, write_report
 from mt5db_training.features import FEATURE_SET_VERSION, WARMUP_BARS
 from mt5db_training.targets import CostModel

@@ -57,7 +57,7 @@ def walk_forward(
         t0 = first_test + k * test_size
         test = np.arange(t0, t0 + test_size, dtype=np.int64)
         train_end = t0 - gap  # exclusive
-        n_val = int(round(train_end * val_fraction))
+        n_val = round(train_end * val_fraction)
         val_start = train_end - n_val
         fit_end = val_start - gap
         if fit_end < min_train or n_val < 1:

@@ -213,7 +213,7 @@ class ProbAttention(nn.Module):
     def forward(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
         # (B, L, H, D) → (B, H, L, D)
         q, k, v = (t.transpose(1, 2) for t in (queries, keys, values))
-        b, h, l_q, d = q.shape
+        _, _, l_q, d = q.shape
         l_k = k.size(2)
         u_part, u = self.sample_counts(l_q, l_k)
         index_sample = self._sample_keys(l_q, l_k, u_part, q.device)
@@ -319,7 +319,7 @@ class DistillingLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # (B, L, d) → (B, d, L) → ... → (B, d, ⌈L/2⌉) → (B, ⌈L/2⌉, d)
-        y = self.pool(self.activation(self.norm(self.conv(x.transpose(1, 2)))))
+        y: Tensor = self.pool(self.activation(self.norm(self.conv(x.transpose(1, 2)))))
         return y.transpose(1, 2)
 
 

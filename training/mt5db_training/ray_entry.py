@@ -1,0 +1,31 @@
+"""RayJob entrypoint: `python -m mt5db_training.ray_entry --run NAME --model informer ...`.
+
+The same code path as `mt5db train`; inside a cluster (RAY_ADDRESS set by KubeRay) Ray is joined
+with a plain `ray.init()`, locally a loopback-only Ray is started (see informer_train.ray_init).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mt5db_training.cli import add_train_arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the training options and run one training job."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mt5db_training.ray_entry", description="training run as a RayJob entrypoint"
+    )
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    if not args.run:
+        parser.error("--run NAME is required for a RayJob")
+    from mt5db_training.runner import run_informer_command, run_rf_command
+
+    return run_rf_command(args) if args.model == "rf" else run_informer_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
