@@ -66,7 +66,16 @@ def run_demo(*, data_dir: str | None, keep: bool, csv: str | None, batch: int = 
         base = pg.base
         created = True
     _say(f"1. starting PostgreSQL {pg.bindir.parent.name} on 127.0.0.1:{pg.port} (data under {base})")
-    pg.start()
+    try:
+        pg.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: PostgreSQL did not start: {exc}", file=sys.stderr)
+        print(
+            "hint: as root the cluster runs as the 'postgres' user, which must be able to enter --data-dir",
+            file=sys.stderr,
+        )
+        pg.destroy()
+        return 1
     server: ThreadedServer | None = None
     try:
         dsn = pg.create_database("mt5db")

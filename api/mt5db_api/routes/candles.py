@@ -12,7 +12,7 @@ from mt5db_api.db import market_data
 from mt5db_api.deps import PoolDep, SettingsDep, require_scope
 from mt5db_api.errors import ApiError
 from mt5db_api.parsing import ItemError, parse_ts
-from mt5db_api.schemas import SYMBOL_PATTERN, CandleOut, CandlesPage
+from mt5db_api.schemas import SYMBOL_PATTERN, TIMEFRAME_VALUES, CandleOut, CandlesPage
 from mt5db_api.timeframes import canonical, floor_epoch
 from mt5db_api.timeutil import iso_z
 
@@ -36,9 +36,22 @@ async def candles(
     pool: PoolDep,
     settings: SettingsDep,
     symbol: Annotated[str, Query(pattern=SYMBOL_PATTERN)],
-    timeframe: Annotated[str, Query(max_length=8, description="name (H1) or MT5 code (16385)")],
-    start: Annotated[str | None, Query(max_length=40, description="inclusive, ISO-8601")] = None,
-    end: Annotated[str | None, Query(max_length=40, description="exclusive, ISO-8601")] = None,
+    timeframe: Annotated[
+        str,
+        Query(
+            max_length=8,
+            description="name (H1) or MT5 code (16385)",
+            json_schema_extra={"enum": TIMEFRAME_VALUES},
+        ),
+    ],
+    start: Annotated[
+        str | None,
+        Query(max_length=40, description="inclusive, ISO-8601", json_schema_extra={"format": "date-time"}),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(max_length=40, description="exclusive, ISO-8601", json_schema_extra={"format": "date-time"}),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100000)] = 1000,
 ) -> CandlesPage:
     """Candles ascending from `start` (or the newest `limit` when no start), resampled when needed."""
