@@ -22,6 +22,9 @@ KIND_POLICY: Final = "BackupPolicy"
 # One stable field manager for every server-side apply, so drift correction re-takes exactly
 # the fields we own and never touches fields owned by others (the HPA's spec.replicas).
 FIELD_MANAGER: Final = "mt5db-operator"
+# Creates the API Deployment once with replicas = minReplicas; our applies never mention
+# replicas, so that field stays with this manager until the HPA takes it over.
+BOOTSTRAP_FIELD_MANAGER: Final = "mt5db-operator-bootstrap"
 
 # Labels on every child; `managed-by` lets the child watchers ignore everything else.
 LABEL_NAME: Final = "app.kubernetes.io/name"

@@ -162,7 +162,9 @@ def connection_info(kubeconfig: str) -> kopf.ConnectionInfo:
 
     cfg = client.Configuration()
     config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    header = (cfg.api_key or {}).get("authorization") or ""
+    keys = cfg.api_key or {}
+    # Older clients store "authorization", newer ones (>= 35) "BearerToken"; both "Bearer <token>".
+    header = keys.get("BearerToken") or keys.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     return kopf.ConnectionInfo(
         server=cfg.host,

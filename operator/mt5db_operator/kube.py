@@ -24,6 +24,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("v1", "ConfigMap"): "configmaps",
     ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
     ("v1", "Event"): "events",
+    ("v1", "Pod"): "pods",
     ("apps/v1", "StatefulSet"): "statefulsets",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
@@ -121,7 +122,7 @@ class Kube:
         )
         return result
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def create(self, obj: dict[str, Any], field_manager: str = c.FIELD_MANAGER) -> dict[str, Any] | None:
         """POST; None when it already exists (409), so racing creators converge on one object."""
         md = obj["metadata"]
         try:
@@ -129,7 +130,7 @@ class Kube:
                 "POST",
                 path_for(obj["apiVersion"], obj["kind"], md.get("namespace")),
                 body=obj,
-                query=[("fieldManager", c.FIELD_MANAGER)],
+                query=[("fieldManager", field_manager)],
             )
         except ApiError as exc:
             if exc.status == 409:

@@ -81,9 +81,7 @@ class Reconciler:
 
         self.ctx.coalesced(f"{kind}/{namespace}/{name}", one_pass)
 
-    def _apply(
-        self, owner: Any, obj: dict[str, Any] | None, *, adopt: bool = True
-    ) -> dict[str, Any] | None:
+    def _apply(self, owner: Any, obj: dict[str, Any] | None, *, adopt: bool = True) -> dict[str, Any] | None:
         if obj is None:
             return None
         if adopt:
@@ -214,7 +212,7 @@ class Reconciler:
         )
 
     def _stack_children(
-        self, body: dict[str, Any], stack: TradingStackSpec, secrets_cond: Condition
+        self, body: Any, stack: TradingStackSpec, secrets_cond: Condition
     ) -> tuple[list[Condition], dict[str, Any]]:
         ns = stack.namespace
         parts = [secrets_cond]
@@ -255,15 +253,22 @@ class Reconciler:
             parts.append(Condition(Cond.MIGRATIONS_COMPLETE, False, Reason.JOB_RUNNING, detail))
         # API
         self._apply(body, ts.build_api_service(stack))
+        if not (body.get("status") or {}).get("api"):
+            # First pass: create with replicas = minReplicas under a separate manager, so the
+            # API starts at its floor before the HPA acts, and our applies never own replicas.
+            first = ts.build_api_deployment(stack, replicas=stack.desired_api_replicas())
+            kopf.adopt(first, owner=body)
+            self.kube.create(first, field_manager=c.BOOTSTRAP_FIELD_MANAGER)
+        dep = self._apply(body, ts.build_api_deployment(stack))
+        live_replicas = ((dep or {}).get("spec") or {}).get("replicas")
         if stack.suspend:
             self._remove("autoscaling/v2", "HorizontalPodAutoscaler", ns, stack.api_name())
-            dep = self._apply(body, ts.build_api_deployment(stack, replicas=0))
+            if live_replicas != 0:
+                dep = self._scale(stack, 0)
         else:
-            dep = self._apply(body, ts.build_api_deployment(stack))
-            if dep is not None and (dep.get("spec") or {}).get("replicas") == 0:
-                # Coming back from suspend: an HPA ignores a target at 0, so set the floor once;
-                # the next pass omits replicas again and the HPA owns it from then on.
-                dep = self._apply(body, ts.build_api_deployment(stack, replicas=stack.api.min_replicas))
+            if live_replicas == 0:
+                # Back from suspend: an HPA ignores a target at 0, so restore the floor once.
+                dep = self._scale(stack, stack.api.min_replicas)
             self._apply(body, ts.build_api_hpa(stack))
         self._apply(body, ts.build_api_pdb(stack))
         ingress = ts.build_api_ingress(stack)
@@ -279,7 +284,16 @@ class Reconciler:
         parts.append(self._monitoring(body, stack))
         return parts, {"db": db_summary, "api": api_summary}
 
-    def _monitoring(self, body: dict[str, Any], stack: TradingStackSpec) -> Condition:
+    def _scale(self, stack: TradingStackSpec, replicas: int) -> dict[str, Any] | None:
+        """Set replicas through /scale as the bootstrap manager (never part of our applies)."""
+        path = f"/apis/apps/v1/namespaces/{stack.namespace}/deployments/{stack.api_name()}"
+        self.kube.call(
+            "PATCH", path + "/scale", body={"spec": {"replicas": replicas}},
+            query=[("fieldManager", c.BOOTSTRAP_FIELD_MANAGER)], content_type="application/merge-patch+json",
+        )  # fmt: skip
+        return self.kube.get("apps/v1", "Deployment", stack.namespace, stack.api_name())
+
+    def _monitoring(self, body: Any, stack: TradingStackSpec) -> Condition:
         m = stack.monitoring
         ns = stack.namespace
         if m.enabled and m.dashboards:
