@@ -25,6 +25,8 @@ PLURALS: dict[tuple[str, str], str] = {
     ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
     ("v1", "Event"): "events",
     ("v1", "Pod"): "pods",
+    ("v1", "Namespace"): "namespaces",
+    ("v1", "ServiceAccount"): "serviceaccounts",
     ("apps/v1", "StatefulSet"): "statefulsets",
     ("apps/v1", "Deployment"): "deployments",
     ("batch/v1", "Job"): "jobs",
