@@ -72,6 +72,10 @@ def read_mt5_csv(path: Path) -> pd.DataFrame:
         ts = pd.to_datetime(raw[cols["date"]] + " " + raw[cols["time"]], format="%Y.%m.%d %H:%M")
     elif "date" in cols:  # ETT-style `date` column, also accepted for convenience
         ts = pd.to_datetime(raw[cols["date"]])
+    elif "time" in cols:  # Dukascopy-style `Time` = `01.01.2017 22:00:00.000`
+        ts = pd.to_datetime(raw[cols["time"]], format="%d.%m.%Y %H:%M:%S.%f")
+    elif raw.columns[0] in ("", "Unnamed: 0"):  # a pandas-written datetime index
+        ts = pd.to_datetime(raw[raw.columns[0]])
     else:
         raise ValueError(f"{path.name}: expected Date and Time columns, got {list(raw.columns)}")
     frame = pd.DataFrame(

@@ -75,9 +75,9 @@ def time_features(index: pd.DatetimeIndex, freq: str = "h") -> npt.NDArray[np.fl
     idx = pd.DatetimeIndex(index)
     cols = [
         idx.hour.to_numpy() / 23.0 - 0.5,
-        idx.dayofweek.to_numpy() / 6.0 - 0.5,
+        idx.day_of_week.to_numpy() / 6.0 - 0.5,
         (idx.day.to_numpy() - 1) / 30.0 - 0.5,
-        (idx.dayofyear.to_numpy() - 1) / 365.0 - 0.5,
+        (idx.day_of_year.to_numpy() - 1) / 365.0 - 0.5,
     ]
     if freq == "t":
         cols.insert(0, idx.minute.to_numpy() / 59.0 - 0.5)

@@ -1,0 +1,38 @@
+"""Why shuffled K-fold is banned: on the same real candles it inflates the score far above purged
+walk-forward (ml-protocol.md §6). If this test ever fails because the two agree, the features or
+labels changed; if someone "simplifies" the protocol to shuffled K-fold, the gap shows here."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mt5db_training.dataset import DataSource, prepare
+from mt5db_training.rf import RFConfig, run_horizon, shuffled_kfold_check
+from mt5db_training.targets import CostModel
+
+
+def test_shuffled_kfold_inflates_the_score_on_real_candles(gym_candles: pd.DataFrame) -> None:
+    ds = prepare(
+        gym_candles,
+        DataSource("csv", "gym", "EURUSD", "H1", "x"),
+        cost=CostModel(),
+        horizons=(10,),
+        lockbox_fraction=0.15,
+        lockbox_start=None,
+    )
+    cfg = RFConfig(
+        n_estimators=40,
+        min_samples_leaf=20,
+        n_folds=5,
+        test_bars=400,
+        bootstrap_reps=100,
+        leakage_check=False,
+        n_jobs=1,
+    )
+    shuffled = shuffled_kfold_check(ds, 10, cfg)
+    block, _, _, _ = run_horizon(ds, 10, cfg)
+    wf_r2 = block["regression"]["random_forest"]["r2_oos"]
+    wf_auc = block["classification"]["random_forest"]["auc"]
+    assert shuffled["shuffled_5fold_r2_oos"] > 0.05  # "skill" from overlapping labels
+    assert wf_r2 < 0.02  # honest: no skill out of sample
+    assert shuffled["shuffled_5fold_auc"] - wf_auc > 0.08
