@@ -230,45 +230,90 @@ class CandleBatch:
         return len(self.symbol)
 
 
+def _slow_candle(item: Any, now: float) -> tuple[int, str, str, float, float, float, float, int, Any, Any]:
+    """Full per-field validation of one candle with precise reasons; raises ItemError."""
+    if type(item) is not dict:
+        raise ItemError("not_an_object")
+    if "ts" not in item:
+        raise ItemError("missing_field", "ts")
+    epoch = parse_ts(item["ts"], now)
+    symbol = _symbol(item)
+    if "timeframe" not in item:
+        raise ItemError("missing_field", "timeframe")
+    tf = canonical(item["timeframe"])
+    if tf is None:
+        raise ItemError("invalid_timeframe", "timeframe")
+    o = _price(item, "open")
+    h = _price(item, "high")
+    lo = _price(item, "low")
+    c = _price(item, "close")
+    if h < lo:
+        raise ItemError("high_below_low")
+    if h < o or h < c:
+        raise ItemError("high_below_open_close")
+    if lo > o or lo > c:
+        raise ItemError("low_above_open_close")
+    vol = _count(item, "volume")
+    spread = _optional_number(item, "spread")
+    real = item.get("real_volume")
+    if real is not None:
+        real = _count(item, "real_volume", "negative_value")
+    return floor_epoch(int(epoch // 1), tf), symbol, tf, o, h, lo, c, vol, spread, real
+
+
 def validate_candles(items: list[Any], now: float) -> CandleBatch:
-    """Check every item; keep the valid ones as columns, merging same-key items monotonically."""
+    """Check every item; keep the valid ones as columns, merging same-key items monotonically.
+
+    Hot path: the common, valid EA candle (float prices, int volume, a timestamp shared by the
+    batch) passes a handful of inline checks with per-batch caches for ts/symbol/bucket. Anything
+    the fast checks do not accept goes through `_slow_candle`, which is authoritative and gives the
+    precise reason, so both paths accept and reject exactly the same items.
+    """
     batch = CandleBatch(received=len(items))
     index: dict[tuple[str, str, int], int] = {}
+    buckets: dict[tuple[Any, Any], tuple[int, str] | None] = {}
+    symbols_ok: set[str] = set()
+    inf = math.inf
+    append_error = batch.errors.append
     for i, item in enumerate(items):
-        try:
-            if type(item) is not dict:
-                raise ItemError("not_an_object")
-            if "ts" not in item:
-                raise ItemError("missing_field", "ts")
-            epoch = parse_ts(item["ts"], now)
-            symbol = _symbol(item)
-            if "timeframe" not in item:
-                raise ItemError("missing_field", "timeframe")
-            tf = canonical(item["timeframe"])
-            if tf is None:
-                raise ItemError("invalid_timeframe", "timeframe")
-            o = _price(item, "open")
-            h = _price(item, "high")
-            lo = _price(item, "low")
-            c = _price(item, "close")
-            if h < lo:
-                raise ItemError("high_below_low")
-            if h < o or h < c:
-                raise ItemError("high_below_open_close")
-            if lo > o or lo > c:
-                raise ItemError("low_above_open_close")
-            vol = _count(item, "volume")
-            spread = _optional_number(item, "spread")
-            real = item.get("real_volume")
-            if real is not None:
-                real = _count(item, "real_volume", "negative_value")
-        except ItemError as err:
-            error: dict[str, Any] = {"index": i, "reason": err.reason}
-            if err.field is not None:
-                error["field"] = err.field
-            batch.errors.append(error)
-            continue
-        bucket = floor_epoch(int(epoch // 1), tf)
+        fast = None
+        if type(item) is dict:
+            get = item.get
+            o, h, lo, c = get("open"), get("high"), get("low"), get("close")
+            vol = get("volume", 0)
+            sym = get("symbol")
+            spread = get("spread")
+            if (
+                type(o) is float and type(h) is float and type(lo) is float and type(c) is float
+                and 0.0 < lo <= o <= h < inf and lo <= c <= h
+                and type(vol) is int and 0 <= vol <= INT64_MAX
+                and (sym in symbols_ok or (type(sym) is str and _symbol_ok(sym) is not None))
+                and (spread is None or (type(spread) is float and 0.0 <= spread < inf))
+                and get("real_volume") is None
+            ):  # fmt: skip
+                tkey = (get("ts"), get("timeframe"))
+                if tkey in buckets:
+                    hit = buckets[tkey]
+                else:
+                    try:
+                        tf = canonical(tkey[1])
+                        hit = None if tf is None else (floor_epoch(int(parse_ts(tkey[0], now) // 1), tf), tf)
+                    except (ItemError, TypeError):
+                        hit = None
+                    buckets[tkey] = hit
+                if hit is not None:
+                    symbols_ok.add(sym)
+                    fast = (hit[0], sym, hit[1], o, h, lo, c, vol, spread, None)
+        if fast is None:
+            try:
+                fast = _slow_candle(item, now)
+            except ItemError as err:
+                error: dict[str, Any] = {"index": i, "reason": err.reason}
+                if err.field is not None:
+                    error["field"] = err.field
+                append_error(error)
+                continue
+        bucket, symbol, tf, o, h, lo, c, vol, spread, real = fast
         key = (symbol, tf, bucket)
         j = index.get(key)
         if j is None:

@@ -12,15 +12,17 @@ from mt5db_api.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 # (high = max, low = min, volume = max, open/close from the snapshot with the larger volume, ties ->
 # the incoming, newer one). The WHERE skips rows the merge would not change, so an identical
 # resend touches nothing (no dead tuple, no WAL) and RETURNING omits it: it is a duplicate.
-# `xmax = 0` is true only for a freshly inserted row version.
-UPSERT_SQL = """
+# `xmax = 0` is true only for a freshly inserted row version; the outer SELECT folds RETURNING
+# into two counts, so one row comes back instead of one per candle.
+_UPSERT_TEMPLATE = """
+WITH changed AS (
 INSERT INTO market_data AS m
     (symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source)
 SELECT s.symbol, s.timeframe, to_timestamp(s.ts), s.open, s.high, s.low, s.close, s.volume,
-       s.spread, s.real_volume, $11
+       {extras_select}, $9
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[],
-            $7::float8[], $8::bigint[], $9::float8[], $10::bigint[])
-     AS s(symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume)
+            $7::float8[], $8::bigint[]{extras_params})
+     AS s(symbol, timeframe, ts, open, high, low, close, volume{extras_names})
 ORDER BY 1, 2, 3  -- a fixed lock order: concurrent batches with overlapping keys cannot deadlock
 ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
     open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
@@ -37,7 +39,19 @@ WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
        GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
       IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
 RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed
 """
+# With spread/real_volume arrays ($10, $11), and without them for the usual EA batch where both
+# are absent (two fewer arrays to encode and unnest per request).
+UPSERT_SQL = _UPSERT_TEMPLATE.format(
+    extras_select="s.spread, s.real_volume",
+    extras_params=", $10::float8[], $11::bigint[]",
+    extras_names=", spread, real_volume",
+)
+UPSERT_SQL_SLIM = _UPSERT_TEMPLATE.format(
+    extras_select="NULL::float8, NULL::bigint", extras_params="", extras_names=""
+)
 
 
 @dataclass(frozen=True)
@@ -64,13 +78,13 @@ async def upsert_candles(
     command_timeout: float | None = None,
 ) -> UpsertResult:
     """Insert or merge distinct-key candles (epoch-second bucket starts) in one statement."""
-    rows = await conn.fetch(
-        UPSERT_SQL, symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source,
-        timeout=command_timeout,
-    )  # fmt: skip
-    inserted = sum(1 for r in rows if r[0])
-    updated = len(rows) - inserted
-    return UpsertResult(inserted=inserted, updated=updated, duplicates=len(symbol) - len(rows))
+    columns = (symbol, timeframe, ts, open, high, low, close, volume, source)
+    if any(x is not None for x in spread) or any(x is not None for x in real_volume):
+        row = await conn.fetchrow(UPSERT_SQL, *columns, spread, real_volume, timeout=command_timeout)
+    else:
+        row = await conn.fetchrow(UPSERT_SQL_SLIM, *columns, timeout=command_timeout)
+    inserted, changed = int(row[0]), int(row[1])
+    return UpsertResult(inserted=inserted, updated=changed - inserted, duplicates=len(symbol) - changed)
 
 
 async def stored_timeframes(

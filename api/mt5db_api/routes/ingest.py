@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mt5db_api.db import market_data, ticks
-from mt5db_api.deps import MetricsDep, PoolDep, SettingsDep, require_scope
+from mt5db_api.deps import require_scope
 from mt5db_api.errors import ApiError
 from mt5db_api.parsing import (
     BodyError,
@@ -26,6 +26,9 @@ from mt5db_api.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The hot path reads pool/settings/metrics from app.state (no per-parameter dependencies): each
+# FastAPI dependency node is solved per request, and single-candle requests are dominated by
+# such fixed costs. Slow paths (candles, metrics) use the deps.py aliases.
 router = APIRouter(tags=["ingest"], dependencies=[Depends(require_scope("ingest"))])
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -120,9 +123,10 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
     responses=_ERROR_RESPONSES,
     openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
 )
-async def ingest(request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep) -> Response:
+async def ingest(request: Request) -> Response:
     """Validate per item, merge each bar monotonically, answer 200 with counts and per-item errors."""
-    return await _ingest_candles(request, pool, settings, metrics)
+    state = request.app.state
+    return await _ingest_candles(request, state.pool, state.settings, state.metrics)
 
 
 @router.post(
@@ -132,11 +136,10 @@ async def ingest(request: Request, pool: PoolDep, settings: SettingsDep, metrics
     responses=_ERROR_RESPONSES,
     openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
 )
-async def ingest_batch(
-    request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
+async def ingest_batch(request: Request) -> Response:
     """Alias of /ingest accepting the same three envelopes."""
-    return await _ingest_candles(request, pool, settings, metrics)
+    state = request.app.state
+    return await _ingest_candles(request, state.pool, state.settings, state.metrics)
 
 
 @router.post(
@@ -146,10 +149,10 @@ async def ingest_batch(
     responses=_ERROR_RESPONSES,
     openapi_extra=body_ref("TickIn", "TickBatchIn"),
 )
-async def ingest_tick(
-    request: Request, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
+async def ingest_tick(request: Request) -> Response:
     """Keep every valid tick in arrival order; optionally re-derive the touched M1 bars."""
+    state = request.app.state
+    pool, settings, metrics = state.pool, state.settings, state.metrics
     raw = await read_body(request, settings)
     items = _parse(raw, "ticks", settings, metrics)
     batch = validate_ticks(items, time.time())
