@@ -287,7 +287,10 @@ def validate_candles(items: list[Any], now: float) -> CandleBatch:
                 type(o) is float and type(h) is float and type(lo) is float and type(c) is float
                 and 0.0 < lo <= o <= h < inf and lo <= c <= h
                 and type(vol) is int and 0 <= vol <= INT64_MAX
-                and (sym in symbols_ok or (type(sym) is str and _symbol_ok(sym) is not None))
+                and type(sym) is str
+                and (sym in symbols_ok or _symbol_ok(sym) is not None)
+                and type(get("ts")) is str
+                and type(get("timeframe")) is str
                 and (spread is None or (type(spread) is float and 0.0 <= spread < inf))
                 and get("real_volume") is None
             ):  # fmt: skip

@@ -143,6 +143,9 @@ BAD_ITEMS = [
     (item(ts="2025.03.12 14:00"), '{"index":0,"reason":"invalid_ts","field":"ts"}'),
     (item(ts="yesterday"), '{"index":0,"reason":"invalid_ts","field":"ts"}'),
     (item(ts=1.5), '{"index":0,"reason":"invalid_ts","field":"ts"}'),
+    (item(ts=["2025-03-12T14:07:00Z"]), '{"index":0,"reason":"invalid_ts","field":"ts"}'),
+    (item(symbol=["AUDUSD"]), '{"index":0,"reason":"invalid_symbol","field":"symbol"}'),
+    (item(timeframe={"tf": "M1"}), '{"index":0,"reason":"invalid_timeframe","field":"timeframe"}'),
     ("42", '{"index":0,"reason":"not_an_object"}'),
     ("[]", '{"index":0,"reason":"not_an_object"}'),
 ]
