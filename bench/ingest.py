@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import orjson
+
 from mt5db_api.db import api_keys
 from mt5db_api.db.migrations import migrate
 from mt5db_core import apikeys
@@ -135,16 +135,18 @@ async def run_phase(
                         if answer["rejected"] == 0:
                             series.acked.update(keys_per_body[idx][j])
 
-        s0, d0, c0 = proc_cpu(server_pid, True), tree_cpu(pg_pid), time.process_time()
+        s0, d0, c0 = tree_cpu(server_pid), tree_cpu(pg_pid), time.process_time()
         t0 = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(CLIENTS)))
         seconds = time.perf_counter() - t0
-        s1, d1, c1 = proc_cpu(server_pid, True), tree_cpu(pg_pid), time.process_time()
+        s1, d1, c1 = tree_cpu(server_pid), tree_cpu(pg_pid), time.process_time()
     requests = sum(len(b) for b in bodies)
     return Phase(name, requests, count_candles, seconds, latencies, s1 - s0, d1 - d0, c1 - c0, statuses)
 
 
-def batched_bodies(phase: str, per_client: int, size: int) -> tuple[list[list[bytes]], list[list[list[tuple[str, str]]]]]:
+def batched_bodies(
+    phase: str, per_client: int, size: int
+) -> tuple[list[list[bytes]], list[list[list[tuple[str, str]]]]]:
     bodies, keys = [], []
     for c in range(CLIENTS):
         symbol = f"B{size}C{c}{phase}"
@@ -158,7 +160,9 @@ def batched_bodies(phase: str, per_client: int, size: int) -> tuple[list[list[by
     return bodies, keys
 
 
-def single_bodies(per_client: int, symbol_prefix: str) -> tuple[list[list[bytes]], list[list[list[tuple[str, str]]]]]:
+def single_bodies(
+    per_client: int, symbol_prefix: str
+) -> tuple[list[list[bytes]], list[list[list[tuple[str, str]]]]]:
     bodies, keys = [], []
     for c in range(CLIENTS):
         symbol = f"{symbol_prefix}{c}"
@@ -168,23 +172,39 @@ def single_bodies(per_client: int, symbol_prefix: str) -> tuple[list[list[bytes]
     return bodies, keys
 
 
-async def raw_copy(dsn: str, rows: int) -> tuple[float, float]:
-    """Binary COPY of `rows` new candles straight into market_data; (rows/s, seconds)."""
+async def raw_copy(dsn: str, rows: int, rounds: int = 3) -> tuple[float, float]:
+    """Binary COPY of `rows` new candles straight into market_data, in `rounds` equal parts; the
+    best part's rate (the host is shared and noisy: the best is the ceiling) and total seconds."""
     conn = await asyncpg.connect(dsn)
+    best, total = 0.0, 0.0
     try:
-        records = []
-        for i in range(rows):
-            p = 1.1 + (i % 1000) * 1e-5
-            records.append(("COPYSYM", "M1", BASE + timedelta(minutes=i), p, p + 0.0002, p - 0.0002, p + 0.0001, 10))
-        t0 = time.perf_counter()
-        await conn.copy_records_to_table(
-            "market_data", records=records,
-            columns=["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"],
-        )  # fmt: skip
-        seconds = time.perf_counter() - t0
+        part = rows // rounds
+        for r in range(rounds):
+            records = []
+            for i in range(r * part, (r + 1) * part):
+                p = 1.1 + (i % 1000) * 1e-5
+                records.append(
+                    ("COPYSYM", "M1", BASE + timedelta(minutes=i), p, p + 0.0002, p - 0.0002, p + 0.0001, 10)
+                )
+            t0 = time.perf_counter()
+            await conn.copy_records_to_table(
+                "market_data", records=records,
+                columns=["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"],
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            total += seconds
+            best = max(best, part / seconds)
     finally:
         await conn.close()
-    return rows / seconds, seconds
+    return best, total
+
+
+def start_api(dsn: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`mt5db api` as a user runs it (uvloop + httptools), in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mt5db_core.cli", "api", "--database-url", dsn, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)], env=env,
+    )  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -199,16 +219,15 @@ async def main_async(args: argparse.Namespace) -> int:
         conn = await asyncpg.connect(dsn)
         await migrate(conn)
         key = apikeys.generate_key()
-        await api_keys.insert_key(conn, key_id=key.key_id, name="bench", key_hash=key.key_hash, scopes=["ingest"])
+        await api_keys.insert_key(
+            conn, key_id=key.key_id, name="bench", key_hash=key.key_hash, scopes=["ingest"]
+        )
         await conn.close()
         port = free_port()
         env = {**os.environ, "MT5DB_BENCH_ENDPOINTS": "true", "MT5DB_RATE_LIMIT_PER_S": "1000000",
                "MT5DB_RATE_LIMIT_BURST": "1000000", "MT5DB_POOL_MAX_SIZE": str(args.pool),
                "MT5DB_POOL_MIN_SIZE": str(min(args.pool, 4)), "MT5DB_LOG_LEVEL": "warning"}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mt5db_core.cli", "api", "--database-url", dsn, "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(args.workers)], env=env,
-        )  # fmt: skip
+        server = start_api(dsn, port, args.workers, env)
         url = f"http://127.0.0.1:{port}"
         wait_for_http(url + "/ready", 60)
         pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
@@ -252,7 +271,9 @@ async def main_async(args: argparse.Namespace) -> int:
              f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'srv cpu':>7} {'db cpu':>6} {'cli cpu':>7}"  # fmt: skip
     print(header)
     print("-" * len(header))
-    print(f"{'raw binary COPY (asyncpg)':<36} {'-':>8} {copy_rows:>8} {copy_s:>6.2f} {'-':>8} {copy_rate:>10,.0f}")
+    print(
+        f"{'raw binary COPY (asyncpg), best of 3':<36} {'-':>8} {copy_rows:>8} {copy_s:>6.2f} {'-':>8} {copy_rate:>10,.0f}"
+    )
     for p in phases:
         ok = "" if set(p.statuses) == {200} else f"  statuses={p.statuses}"
         print(f"{p.name:<36} {p.requests:>8} {p.candles:>8} {p.seconds:>6.2f} {p.rps:>8,.0f} "
@@ -272,7 +293,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for the API (default 1)")
     parser.add_argument("--pool", type=int, default=8, help="asyncpg pool max size per worker (default 8)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's request count")
