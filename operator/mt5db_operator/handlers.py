@@ -83,7 +83,7 @@ def build_registry(options: Options, kubeconfig: str | None = None) -> kopf.Oper
         settings.watching.server_timeout = 270
         settings.watching.client_timeout = 300
         settings.watching.connect_timeout = 10
-        # Our own Events are explicit (kopf.info/warn); handler log lines do not become Events
+        # Our own Events are explicit (kopf.event, which ignores this level); handler log lines become Events
         # except warnings and errors.
         settings.posting.level = logging.WARNING
         # Sync handlers run in threads; bound them (2 cores here, hundreds of objects).

@@ -143,8 +143,11 @@ class Reconciler:
                 secret = ts.build_db_credentials_secret(stack, generate_db_passwords())
                 kopf.adopt(secret, owner=body)
                 if self.kube.create(secret) is not None:
-                    kopf.info(
-                        body, reason="SecretGenerated", message=f"generated {stack.db_credentials_secret()}"
+                    kopf.event(
+                        body,
+                        type="Normal",
+                        reason="SecretGenerated",
+                        message=f"generated {stack.db_credentials_secret()}",
                     )
         elif self.kube.get("v1", "Secret", ns, stack.db_secret_name()) is None:
             return Condition(
@@ -161,8 +164,9 @@ class Reconciler:
             created = self.kube.create(secret)
             key_secret = created or self.kube.get("v1", "Secret", ns, stack.api_key_secret())
             if created is not None:
-                kopf.info(
+                kopf.event(
                     body,
+                    type="Normal",
                     reason="ApiKeyGenerated",
                     message=f"first API key in Secret {stack.api_key_secret()}",
                 )
@@ -500,14 +504,18 @@ class Reconciler:
             extra["lastRun"] = newest
             if newest != (body.get("status") or {}).get("lastRun"):
                 if finished[0]["phase"] == Phase.SUCCEEDED:
-                    kopf.info(
+                    kopf.event(
                         body,
+                        type="Normal",
                         reason=Reason.BACKUP_SUCCEEDED,
                         message=f"backup {finished[0]['name']} succeeded",
                     )
                 else:
-                    kopf.warn(
-                        body, reason=Reason.BACKUP_FAILED, message=f"backup {finished[0]['name']} failed"
+                    kopf.event(
+                        body,
+                        type="Warning",
+                        reason=Reason.BACKUP_FAILED,
+                        message=f"backup {finished[0]['name']} failed",
                     )
         self._write_status(
             body,

@@ -1,0 +1,99 @@
+"""TrainingRun without KubeRay: the batch/v1 Job fallback, its outcome and mirrored result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mt5db_operator.kube import Kube
+from mt5db_operator.runner import EmbeddedOperator
+
+from .kubeutil import EXAMPLES, condition, create, load, mark_pods_succeeded, now, owned_by, pods, wait_for
+
+pytestmark = pytest.mark.kube
+
+GV = "mt5db.io/v1alpha1"
+
+
+def run_status(admin: Kube, ns: str, name: str) -> dict[str, Any]:
+    return (admin.get(GV, "TrainingRun", ns, name) or {}).get("status") or {}
+
+
+def wait_run_phase(admin: Kube, ns: str, name: str, phase: str, timeout: float = 40) -> dict[str, Any]:
+    return wait_for(
+        lambda: (s := run_status(admin, ns, name)).get("phase") == phase and s, timeout, f"{name} {phase}"
+    )
+
+
+def test_example_run_falls_back_to_a_job_and_mirrors_the_result(
+    operator: EmbeddedOperator, admin: Kube, namespace: str, kubectl: Path, kube: Any
+) -> None:
+    (stack,) = load(EXAMPLES / "tradingstack.yaml")
+    (run,) = load(EXAMPLES / "trainingrun.yaml")
+    create(admin, stack, namespace)
+    owner = create(admin, run, namespace)
+    job = wait_for(lambda: admin.get("batch/v1", "Job", namespace, "rf-eurusd-h1"), 30, "training Job")
+    assert owned_by(job, owner)
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["mt5db", "train"]
+    status = wait_for(
+        lambda: (s := run_status(admin, namespace, "rf-eurusd-h1")).get("backend") and s, 20, "backend"
+    )
+    assert status["backend"] == "job"
+    assert condition(status, "Submitted")["reason"] == "JobCreated"
+
+    # The entrypoint leaves its result in a ConfigMap; its pod exits 0; the Job completes (KCM).
+    result = {"metrics": {"rmse": 0.00123, "hit_rate": 0.54}, "modelVersion": "rf-7", "primaryMetric": "rmse"}
+    create(admin, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rf-eurusd-h1-result"},
+                   "data": {"result.json": json.dumps(result)}}, namespace)  # fmt: skip
+    mark_pods_succeeded(admin, namespace, "mt5db.io/training-run=rf-eurusd-h1")
+    status = wait_run_phase(admin, namespace, "rf-eurusd-h1", "Succeeded")
+    assert condition(status, "Ready")["status"] == "True"
+    assert status["metrics"] == {"rmse": 0.00123, "hit_rate": 0.54}
+    assert status["modelVersion"] == "rf-7" and status["metric"] == "rmse=0.00123"
+    assert status["completionTime"]
+
+    env = {"KUBECONFIG": str(kube.kubeconfig), "PATH": "/usr/bin:/bin"}
+    table = subprocess.run([str(kubectl), "-n", namespace, "get", "trainingruns"], capture_output=True, text=True,
+                           env=env, check=True).stdout  # fmt: skip
+    assert table.split("\n")[0].split() == ["NAME", "MODEL", "BACKEND", "PHASE", "METRIC", "AGE"], table
+    assert "randomForest" in table and "Succeeded" in table and "rmse=0.00123" in table
+    # Finished runs are never resubmitted, even when the Job goes away (TTL).
+    admin.delete("batch/v1", "Job", namespace, "rf-eurusd-h1")
+    wait_for(lambda: admin.get("batch/v1", "Job", namespace, "rf-eurusd-h1") is None, 20, "Job gone")
+    assert run_status(admin, namespace, "rf-eurusd-h1")["phase"] == "Succeeded"
+    assert admin.get("batch/v1", "Job", namespace, "rf-eurusd-h1") is None
+
+
+def test_config_error_fails_the_run_through_pod_failure_policy(
+    operator: EmbeddedOperator, admin: Kube, namespace: str
+) -> None:
+    (stack,) = load(EXAMPLES / "tradingstack.yaml")
+    (run,) = load(EXAMPLES / "trainingrun.yaml")
+    create(admin, stack, namespace)
+    create(admin, run, namespace)
+    found = wait_for(lambda: pods(admin, namespace, "mt5db.io/training-run=rf-eurusd-h1"), 30, "training pod")
+    stamp = now()
+    pod = found[0]
+    admin.call(
+        "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status",
+        body={"status": {"phase": "Failed", "startTime": stamp, "containerStatuses": [
+            {"name": "train", "image": pod["spec"]["containers"][0]["image"], "imageID": "", "ready": False,
+             "restartCount": 0, "state": {"terminated": {"exitCode": 2, "reason": "Error",
+                                                          "startedAt": stamp, "finishedAt": stamp}}}]}},
+        content_type="application/merge-patch+json",
+    )  # fmt: skip
+    status = wait_run_phase(admin, namespace, "rf-eurusd-h1", "Failed")
+    assert condition(status, "Ready")["reason"] == "Failed"
+    assert "PodFailurePolicy" in status["message"]
+
+
+def test_run_without_its_stack_waits_pending(operator: EmbeddedOperator, admin: Kube, namespace: str) -> None:
+    (run,) = load(EXAMPLES / "trainingrun.yaml")
+    create(admin, run, namespace)
+    status = wait_run_phase(admin, namespace, "rf-eurusd-h1", "Pending", 20)
+    assert condition(status, "StackReady")["reason"] == "StackNotFound"
+    assert admin.get("batch/v1", "Job", namespace, "rf-eurusd-h1") is None
