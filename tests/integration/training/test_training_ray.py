@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +44,8 @@ def informer_argv(csv: Path, out: Path, workers: int) -> list[str]:
         "--informer-folds",
         "1",
     ]
-    return argv + [
+    return [
+        *argv,
         "--bootstrap-reps",
         "100",
         "--lockbox-start",
@@ -82,16 +85,18 @@ def test_informer_in_process(backtesting_csv: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def local_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # a short temp dir: Ray's AF_UNIX socket paths must stay under 107 bytes
+    ray_tmp = tempfile.mkdtemp(prefix="mt5ray-")
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray"))
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    (tmp_path / "ray").mkdir()
-    yield
+    yield ray_tmp
     import ray
 
     ray.shutdown()  # ends the Ray processes this test started
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_informer_through_ray_train_with_two_cpu_workers(
@@ -105,4 +110,4 @@ def test_informer_through_ray_train_with_two_cpu_workers(
     assert ray.is_initialized()
     node = ray.nodes()[0]
     assert node["NodeManagerAddress"] == "127.0.0.1"
-    assert os.environ["RAY_TMPDIR"].startswith(str(tmp_path))
+    assert os.environ["RAY_TMPDIR"] == local_ray
