@@ -195,11 +195,16 @@ def _fit_one(
             loss = loss_fn(model(xb, mb), yb)
             loss.backward()
             opt.step()
-            samples += len(yb)
+            samples += len(yb) * ctx["world_size"]  # each worker sees 1/world_size of the batch stream
         train_seconds += time.perf_counter() - started
         epochs_run += 1
         pv = np.clip(_predict(model, xv, mv, device), 1e-7, 1 - 1e-7)
         val_loss = float(-np.mean(yv * np.log(pv) + (1 - yv) * np.log(1 - pv)))
+        if ctx["rank"] == 0:
+            print(
+                f"fold {fold['number']} epoch {epoch + 1}: val log loss {val_loss:.4f} ({time.perf_counter() - started:.1f}s)",
+                flush=True,
+            )
         if val_loss < best_loss - 1e-5:
             best_loss, bad = val_loss, 0
             inner = model.module if hasattr(model, "module") else model
@@ -229,12 +234,13 @@ def train_loop(config: dict[str, Any]) -> None:
     import torch
 
     distributed = bool(config["distributed"])
-    rank = 0
+    rank, world_size = 0, 1
     if distributed:
         import ray.train
         import ray.train.torch
 
         rank = ray.train.get_context().get_world_rank()
+        world_size = ray.train.get_context().get_world_size()
         device = ray.train.torch.get_device()
     else:
         device = torch.device("cuda" if config["use_gpu"] and torch.cuda.is_available() else "cpu")
@@ -243,6 +249,8 @@ def train_loop(config: dict[str, Any]) -> None:
         "device": device,
         "distributed": distributed,
         "max_train_windows": config["max_train_windows"],
+        "rank": rank,
+        "world_size": world_size,
     }
     data = config["data"]
     folds_out = []
