@@ -38,6 +38,11 @@ def wait_for(
         time.sleep(every)
 
 
+def kubectl_env(kube: Any) -> dict[str, str]:
+    """Environment for the real kubectl: the plane's kubeconfig, its cache beside it (not in cwd)."""
+    return {"KUBECONFIG": str(kube.kubeconfig), "HOME": str(kube.base), "PATH": "/usr/bin:/bin"}
+
+
 def load(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 

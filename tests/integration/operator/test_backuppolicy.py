@@ -12,7 +12,17 @@ import pytest
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator
 
-from .kubeutil import EXAMPLES, condition, create, load, mark_pods_succeeded, owned_by, stack_status, wait_for
+from .kubeutil import (
+    EXAMPLES,
+    condition,
+    create,
+    kubectl_env,
+    load,
+    mark_pods_succeeded,
+    owned_by,
+    stack_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kube
 
@@ -77,7 +87,7 @@ def test_example_policies_schedule_backups_and_record_runs(
     wait_for(lambda: stack_status(admin, namespace, "trading").get("lastBackupTime") == status["lastSuccessTime"],
              20, "stack lastBackupTime")  # fmt: skip
 
-    env = {"KUBECONFIG": str(kube.kubeconfig), "PATH": "/usr/bin:/bin"}
+    env = kubectl_env(kube)
     table = subprocess.run([str(kubectl), "-n", namespace, "get", "backuppolicies"], capture_output=True, text=True,
                            env=env, check=True).stdout  # fmt: skip
     assert table.split("\n")[0].split() == ["NAME", "SCHEDULE", "LAST", "SUCCESS", "KEPT", "AGE"], table

@@ -16,7 +16,7 @@ import pytest
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator
 
-from .kubeutil import (
+from .kubeutil import kubectl_env, (
     EXAMPLES,
     condition,
     create,
@@ -106,7 +106,7 @@ def test_example_stack_becomes_ready_with_owned_children(
     assert condition(status, "MonitoringReady")["reason"] == "CRDsMissing", "monitoring is optional"
     assert status["db"] == "1/1" and status["api"] == "2/2"
 
-    env = {"KUBECONFIG": str(kube.kubeconfig), "PATH": "/usr/bin:/bin"}
+    env = kubectl_env(kube)
     waited = subprocess.run(
         [str(kubectl), "-n", namespace, "wait", "--for=condition=Ready", "tradingstack/trading", "--timeout=30s"],
         capture_output=True, text=True, env=env, check=False,

@@ -12,7 +12,18 @@ import pytest
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator
 
-from .kubeutil import EXAMPLES, condition, create, load, mark_pods_succeeded, now, owned_by, pods, wait_for
+from .kubeutil import (
+    EXAMPLES,
+    condition,
+    create,
+    kubectl_env,
+    load,
+    mark_pods_succeeded,
+    now,
+    owned_by,
+    pods,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kube
 
@@ -56,7 +67,7 @@ def test_example_run_falls_back_to_a_job_and_mirrors_the_result(
     assert status["modelVersion"] == "rf-7" and status["metric"] == "rmse=0.00123"
     assert status["completionTime"]
 
-    env = {"KUBECONFIG": str(kube.kubeconfig), "PATH": "/usr/bin:/bin"}
+    env = kubectl_env(kube)
     table = subprocess.run([str(kubectl), "-n", namespace, "get", "trainingruns"], capture_output=True, text=True,
                            env=env, check=True).stdout  # fmt: skip
     assert table.split("\n")[0].split() == ["NAME", "MODEL", "BACKEND", "PHASE", "METRIC", "AGE"], table

@@ -1,0 +1,50 @@
+"""`helm lint` and `helm template` of the operator chart with the real helm binary."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .kubeutil import REPO
+
+pytestmark = pytest.mark.helm
+CHART = REPO / "charts" / "mt5db-operator"
+
+
+def render(helm: Path, *args: str) -> list[dict[str, object]]:
+    done = subprocess.run([str(helm), "template", "rel", str(CHART), "-n", "ops", *args],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_helm_lint_is_clean(helm: Path) -> None:
+    done = subprocess.run(
+        [str(helm), "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_template_all_namespaces_and_no_service_monitor_without_the_api(helm: Path) -> None:
+    kinds = [d["kind"] for d in render(helm)]
+    assert kinds.count("ClusterRoleBinding") == 2 and "ServiceMonitor" not in kinds
+    assert "Deployment" in kinds and "ServiceAccount" in kinds
+
+
+def test_template_namespaced_watch_and_service_monitor_with_the_api(helm: Path) -> None:
+    docs = render(helm, "--set", "watch.allNamespaces=false", "--set", "watch.namespaces={trading,research}",
+                  "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")  # fmt: skip
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["research", "trading"]  # type: ignore[index]
+    (dep,) = [d for d in docs if d["kind"] == "Deployment"]
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[index]
+    assert "--namespace=trading" in args and "--all-namespaces" not in args
+    assert any(d["kind"] == "ServiceMonitor" for d in docs)
+
+
+def test_template_refuses_an_empty_watch_list(helm: Path) -> None:
+    done = subprocess.run([str(helm), "template", "rel", str(CHART), "--set", "watch.allNamespaces=false"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode != 0 and "watch.namespaces" in done.stderr
