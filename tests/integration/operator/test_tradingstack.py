@@ -16,10 +16,11 @@ import pytest
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator
 
-from .kubeutil import kubectl_env, (
+from .kubeutil import (
     EXAMPLES,
     condition,
     create,
+    kubectl_env,
     load,
     mark_pods_ready,
     mark_pods_succeeded,
