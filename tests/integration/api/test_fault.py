@@ -109,3 +109,25 @@ def test_db_killed_and_restarted_during_load(own_postgres):
     assert not missing, f"{len(missing)} acknowledged candles lost"
     print(f"fault test: {len(outcomes)} requests, {statuses.count(200)} ok, {len(down)} x 503 "
           f"(max {max(down) * 1000:.0f} ms), {len(acked)} candles acknowledged, all stored")  # fmt: skip
+
+
+def test_starts_without_a_database_and_reports_not_ready():
+    port = free_port()
+    dead = f"postgresql://nobody:nothing@127.0.0.1:{free_port()}/none"
+    settings = Settings(database_url=dead, port=port, rate_limit_per_s=0)
+    server = ThreadedServer(settings).start()
+    try:
+        c = Client("127.0.0.1", port, "mt5_0123abcd_" + "x" * 43)
+        assert (c.get("/health", key=None).status, c.get("/health", key=None).body) == (
+            200,
+            b'{"status":"ok"}',
+        )
+        started = time.monotonic()
+        ready = c.get("/ready", key=None)
+        assert (ready.status, ready.json()) == (503, {"status": "degraded", "database": "unreachable"})
+        reply = c.post("/ingest", b'{"ts":"2025-03-12T14:07:00Z"}')
+        assert reply.status == 503 and reply.json()["detail"] == "database_unavailable"
+        assert set(reply.json()) == {"detail", "request_id"} and reply.headers["retry-after"] == "1"
+        assert time.monotonic() - started < 2.0
+    finally:
+        server.stop()
