@@ -122,14 +122,31 @@ def classification_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str,
 
 
 def backtest_table(
-    oos: OutOfSample, bars_per_year: float
-) -> tuple[dict[str, dict[str, float]], dict[str, F64]]:
-    """Every signal through the same execution: entry next open, hold h bars, net of cost."""
-    table: dict[str, dict[str, float]] = {}
+    oos: OutOfSample, bars_per_year: float, *, reps: int = 1000, seed: int = 0
+) -> tuple[dict[str, dict[str, Any]], dict[str, F64]]:
+    """Every signal through the same execution: entry next open, hold h bars, net of cost.
+
+    Adds a weekly-block bootstrap 95% interval of total net pips and the cost sensitivity
+    (same signals, cost × 0.5 / × 2: the protocol's 0.5 / 1 / 2 pips around the declared 1 pip).
+    """
+    table: dict[str, dict[str, Any]] = {}
     curves: dict[str, F64] = {}
+    weeks = mt.block_ids(oos.index, "W")
+    n_weeks = int(weeks.max()) + 1
+    picks = np.random.default_rng(seed).integers(0, n_weeks, (reps, n_weeks))
     for name, signal in oos.signal.items():
         summary, equity = mt.backtest(signal, oos.gross_pips, oos.cost_pips, oos.horizon, bars_per_year)
         table[name] = summary.as_dict()
+        per_bar, _ = mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips, oos.horizon)
+        totals = np.bincount(weeks, weights=per_bar, minlength=n_weeks)[picks].sum(axis=1)
+        table[name]["total_net_pips_ci95"] = [
+            float(np.quantile(totals, 0.025)),
+            float(np.quantile(totals, 0.975)),
+        ]
+        table[name]["total_net_pips_at_cost_x"] = {
+            str(k): float(mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips * k, oos.horizon)[1].sum())
+            for k in (0.5, 1.0, 2.0)
+        }
         per_fold = []
         for f in np.unique(oos.fold):
             sel = oos.fold == f
@@ -147,7 +164,7 @@ def permutation_auc(oos: OutOfSample, name: str, seed: int) -> float:
 
 
 def regression_verdict(
-    reg: dict[str, dict[str, Any]], bt: dict[str, dict[str, float]], model: str
+    reg: dict[str, dict[str, Any]], bt: dict[str, dict[str, Any]], model: str
 ) -> tuple[str, list[str]]:
     """'beats baselines' only if R²_OOS CI > 0, R² > persistence's, MAE < zero's, and the backtest beats long/short."""
     reasons = []
@@ -168,7 +185,7 @@ def regression_verdict(
 
 def classification_verdict(
     cls: dict[str, dict[str, Any]],
-    bt: dict[str, dict[str, float]],
+    bt: dict[str, dict[str, Any]],
     model: str,
     lr: str = "logistic_regression",
 ) -> tuple[str, list[str]]:
@@ -184,13 +201,15 @@ def classification_verdict(
     return ("beats baselines" if not reasons else "does not beat baselines"), reasons
 
 
-def _backtest_reasons(bt: dict[str, dict[str, float]], model: str) -> list[str]:
+def _backtest_reasons(bt: dict[str, dict[str, Any]], model: str) -> list[str]:
     reasons = []
     b = bt[model]
     if b["trades"] < 200 or b["mean_net_pips"] <= 0:
         reasons.append(
             f"net expectancy {b['mean_net_pips']:.2f} pips over {int(b['trades'])} trades (needs > 0 over >= 200)"
         )
+    if b["total_net_pips_ci95"][0] <= 0:
+        reasons.append(f"net pips 95% CI {[round(v) for v in b['total_net_pips_ci95']]} includes 0")
     if b["folds_positive_share"] < 0.6:
         reasons.append(f"net pips positive in {b['folds_positive_share']:.0%} of folds (needs >= 60%)")
     for other in ("always_long", "always_short"):
@@ -344,11 +363,13 @@ def format_tables(report: dict[str, Any]) -> str:
             cov = f"{at['coverage']:.3f}" if at else ""
             lines.append(f"{name:<22}{c['auc']:>8.3f}{ci:>18}{brier:>9}{skill:>9}{prec:>10}{cov:>8}")
         lines.append(
-            f"{'backtest':<22}{'trades':>8}{'hit':>7}{'mean pips':>11}{'net pips':>11}{'maxDD':>9}{'Sharpe':>8}"
+            f"{'backtest':<22}{'trades':>8}{'hit':>7}{'mean pips':>11}{'net pips':>11}{'95% CI':>18}{'maxDD':>9}{'Sharpe':>8}"
         )
         for name, b in block["backtest"].items():
             lines.append(
-                f"{name:<22}{int(b['trades']):>8}{b['hit_rate']:>7.3f}{b['mean_net_pips']:>11.2f}{b['total_net_pips']:>11.1f}{b['max_drawdown_pips']:>9.1f}{b['sharpe_annualised']:>8.2f}"
+                f"{name:<22}{int(b['trades']):>8}{b['hit_rate']:>7.3f}{b['mean_net_pips']:>11.2f}{b['total_net_pips']:>11.1f}"
+                + "{:>18}".format("[{:.0f}, {:.0f}]".format(*b["total_net_pips_ci95"]))
+                + f"{b['max_drawdown_pips']:>9.1f}{b['sharpe_annualised']:>8.2f}"
             )
         if "leakage_check" in block:
             lines.append(f"leakage check: {json.dumps(block['leakage_check'])}")

@@ -461,7 +461,7 @@ def run_informer_report(args: argparse.Namespace) -> int:
             "recall": tp / float(max(np.sum(oos.y_up == 1), 1)),
             "coverage": float(rule.mean()),
         }
-    bt, curves = backtest_table(oos, ds.bars_per_year)
+    bt, curves = backtest_table(oos, ds.bars_per_year, reps=args.bootstrap_reps, seed=args.seed)
     verdict, reasons = classification_verdict(cls, bt, "informer")
     samples = sum(r["samples"] for r in fold_results)
     seconds = sum(r["train_seconds"] for r in fold_results)

@@ -237,7 +237,7 @@ def run_horizon(
         "recall": tp / float(np.sum(oos.y_up == 1)),
         "coverage": float(lr_rule.mean()),
     }
-    bt, curves = backtest_table(oos, ds.bars_per_year)
+    bt, curves = backtest_table(oos, ds.bars_per_year, reps=cfg.bootstrap_reps, seed=cfg.seed)
     verdict, reasons = regression_verdict(reg, bt, "random_forest")
     block: dict[str, Any] = {
         "protocol": asdict(proto),
