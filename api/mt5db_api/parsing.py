@@ -137,6 +137,8 @@ def parse_ts(value: Any, now: float) -> float:
             parsed = parsed.replace(tzinfo=UTC)
         epoch = parsed.timestamp()
     elif type(value) is int or (type(value) is float and value.is_integer()):
+        if not -(2**62) < value < 2**62:  # also keeps huge JSON integers away from float()
+            raise ItemError("ts_out_of_range", "ts")
         epoch = value / 1000.0
     else:
         raise ItemError("invalid_ts", "ts")
@@ -152,6 +154,8 @@ def _price(item: dict[str, Any], name: str) -> float:
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise ItemError("not_finite", name)
     elif t is int:
+        if not -(2**1000) < value < 2**1000:  # type: ignore[operator]
+            raise ItemError("not_finite", name)  # float() would overflow
         value = float(value)  # type: ignore[arg-type]
     elif value is None and name not in item:
         raise ItemError("missing_field", name)
@@ -171,6 +175,8 @@ def _optional_number(item: dict[str, Any], name: str, minimum: float = 0.0) -> f
     t = type(value)
     if t is not float and t is not int:
         raise ItemError("invalid_type", name)
+    if t is int and not -(2**1000) < value < 2**1000:
+        raise ItemError("not_finite", name)
     value = float(value)
     if not math.isfinite(value):
         raise ItemError("not_finite", name)

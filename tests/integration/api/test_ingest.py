@@ -119,6 +119,8 @@ BAD_ITEMS = [
     (GOOD.replace("0.63025", "Infinity"), '{"index":0,"reason":"not_finite","field":"high"}'),
     (GOOD.replace("0.63004", "-Infinity"), '{"index":0,"reason":"not_finite","field":"low"}'),
     (GOOD.replace("0.63025", "nan"), '{"index":0,"reason":"not_finite","field":"high"}'),
+    (GOOD.replace("0.63025", "1" + "0" * 400), '{"index":0,"reason":"not_finite","field":"high"}'),
+    (GOOD.replace('"volume":41', '"volume":' + "9" * 30), '{"index":0,"reason":"invalid_volume","field":"volume"}'),
     (item(open=None), '{"index":0,"reason":"invalid_type","field":"open"}'),
     (item(open=True), '{"index":0,"reason":"invalid_type","field":"open"}'),
     (item(open=-1), '{"index":0,"reason":"not_positive","field":"open"}'),

@@ -124,7 +124,7 @@ def test_w1_and_mn1_buckets():
 
 
 candle_values = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**20), st.text(max_size=5), st.none(),
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**20), st.integers(-(10**400), 10**400), st.text(max_size=5), st.none(),
     st.booleans(), st.just(0.5), st.just(1.5),
 )  # fmt: skip
 
@@ -134,7 +134,10 @@ candle_values = st.one_of(
     st.fixed_dictionaries(
         {},
         optional={
-            "ts": st.one_of(st.just("2025-03-12T14:07:00Z"), st.text(max_size=25), st.integers(), st.floats()),
+            "ts": st.one_of(
+                st.just("2025-03-12T14:07:00Z"), st.text(max_size=25), st.integers(), st.floats(),
+                st.integers(-(10**400), 10**400), st.lists(st.integers(), max_size=2),
+            ),
             "symbol": st.one_of(st.just("EURUSD"), st.text(max_size=40)),
             "timeframe": st.one_of(st.sampled_from(["M1", "H1", "16386", "W1", "MN1", "M7", "0"]), st.integers()),
             "open": candle_values, "high": candle_values, "low": candle_values, "close": candle_values,
