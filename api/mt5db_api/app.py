@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mt5db_api import schemas
 from mt5db_api.db import migrations
-from mt5db_api.deps import KeyCache
+from mt5db_api.deps import InsertGate, KeyCache
 from mt5db_api.errors import ApiError
 from mt5db_api.metrics import ApiMetrics
 from mt5db_api.ratelimit import TokenBuckets
@@ -159,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics = ApiMetrics(lambda: app.state.pool)
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

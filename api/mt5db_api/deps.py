@@ -81,6 +81,30 @@ class KeyCache:
         return row
 
 
+class InsertGate:
+    """When to try the optimistic plain INSERT for a large batch (per process).
+
+    After a fallback (the batch held existing keys) the next `pause` large batches go straight to
+    the merge statement, so duplicate-heavy traffic (a second replay) does not pay twice.
+    """
+
+    def __init__(self, min_items: int, pause: int = 100) -> None:
+        self.min_items = min_items
+        self.pause = pause
+        self._skip = 0
+
+    def should_try(self, distinct: int) -> bool:
+        if not self.min_items or distinct < self.min_items:
+            return False
+        if self._skip > 0:
+            self._skip -= 1
+            return False
+        return True
+
+    def fell_back(self) -> None:
+        self._skip = self.pause
+
+
 def presented_key(request: Request) -> str | None:
     """The key from `X-API-Key` or `Authorization: Bearer` (the EA sends exactly one)."""
     headers = request.headers

@@ -60,6 +60,9 @@ class ApiMetrics:
         self.updated = Counter("ingest_candles_updated", "Candles merged with a newer snapshot", registry=r)
         self.duplicates = Counter("ingest_duplicates", "Candles that changed nothing (resends)", registry=r)
         self.rejected = Counter("ingest_rejected", "Items rejected by validation", ["reason"], registry=r)
+        self.optimistic_fallbacks = Counter(
+            "ingest_optimistic_fallbacks", "Large batches whose plain INSERT hit existing keys", registry=r
+        )
         self.ticks = Counter("ingest_ticks_inserted", "Ticks stored", registry=r)
         self.errors = Counter(
             "ingest_errors", "Requests failed on our side or refused as a whole", ["reason"], registry=r

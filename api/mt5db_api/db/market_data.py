@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from mt5db_api.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 
 # One statement per request: the arrays are unnested into rows, each key is inserted or merged
@@ -14,8 +16,7 @@ from mt5db_api.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 # resend touches nothing (no dead tuple, no WAL) and RETURNING omits it: it is a duplicate.
 # `xmax = 0` is true only for a freshly inserted row version; the outer SELECT folds RETURNING
 # into two counts, so one row comes back instead of one per candle.
-_UPSERT_TEMPLATE = """
-WITH changed AS (
+_INSERT_PART = """
 INSERT INTO market_data AS m
     (symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source)
 SELECT s.symbol, s.timeframe, to_timestamp(s.ts), s.open, s.high, s.low, s.close, s.volume,
@@ -24,6 +25,8 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::float8[], $6
             $7::float8[], $8::bigint[]{extras_params})
      AS s(symbol, timeframe, ts, open, high, low, close, volume{extras_names})
 ORDER BY 1, 2, 3  -- a fixed lock order: concurrent batches with overlapping keys cannot deadlock
+"""
+_MERGE_PART = """
 ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
     open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
     close = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
@@ -39,19 +42,28 @@ WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
        GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
       IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
 RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed
 """
+_FULL = {"extras_select": "s.spread, s.real_volume", "extras_params": ", $10::float8[], $11::bigint[]",
+         "extras_names": ", spread, real_volume"}  # fmt: skip
+_SLIM = {"extras_select": "NULL::float8, NULL::bigint", "extras_params": "", "extras_names": ""}
+
+
+def _upsert(parts: dict[str, str]) -> str:
+    return (
+        "WITH changed AS (" + _INSERT_PART.format(**parts) + _MERGE_PART + ")\n"  # noqa: S608 - constants
+        "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed"
+    )
+
+
 # With spread/real_volume arrays ($10, $11), and without them for the usual EA batch where both
 # are absent (two fewer arrays to encode and unnest per request).
-UPSERT_SQL = _UPSERT_TEMPLATE.format(
-    extras_select="s.spread, s.real_volume",
-    extras_params=", $10::float8[], $11::bigint[]",
-    extras_names=", spread, real_volume",
-)
-UPSERT_SQL_SLIM = _UPSERT_TEMPLATE.format(
-    extras_select="NULL::float8, NULL::bigint", extras_params="", extras_names=""
-)
+UPSERT_SQL = _upsert(_FULL)
+UPSERT_SQL_SLIM = _upsert(_SLIM)
+# The optimistic form for large batches (replays, back-fills: almost always new bars): a plain
+# INSERT skips ON CONFLICT's speculative-insertion work; a unique violation means "not all new"
+# and the caller falls back to the merge statement.
+INSERT_SQL = _INSERT_PART.format(**_FULL)
+INSERT_SQL_SLIM = _INSERT_PART.format(**_SLIM)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class UpsertResult:
     inserted: int
     updated: int
     duplicates: int
+    fell_back: bool = False  # the optimistic INSERT hit an existing key
 
 
 async def upsert_candles(
@@ -75,16 +88,30 @@ async def upsert_candles(
     spread: list[float | None],
     real_volume: list[int | None],
     source: str,
+    optimistic: bool = False,
     command_timeout: float | None = None,
 ) -> UpsertResult:
-    """Insert or merge distinct-key candles (epoch-second bucket starts) in one statement."""
-    columns = (symbol, timeframe, ts, open, high, low, close, volume, source)
-    if any(x is not None for x in spread) or any(x is not None for x in real_volume):
-        row = await conn.fetchrow(UPSERT_SQL, *columns, spread, real_volume, timeout=command_timeout)
-    else:
-        row = await conn.fetchrow(UPSERT_SQL_SLIM, *columns, timeout=command_timeout)
+    """Insert or merge distinct-key candles (epoch-second bucket starts) in one statement.
+
+    optimistic: first try a plain INSERT (all keys new); on a unique violation run the merge
+    statement instead (then two round trips, the failed one leaving dead tuples for vacuum).
+    """
+    columns: tuple[Any, ...] = (symbol, timeframe, ts, open, high, low, close, volume, source)
+    full = any(x is not None for x in spread) or any(x is not None for x in real_volume)
+    if full:
+        columns = (*columns, spread, real_volume)
+    if optimistic:
+        try:
+            await conn.execute(INSERT_SQL if full else INSERT_SQL_SLIM, *columns, timeout=command_timeout)
+        except asyncpg.UniqueViolationError:
+            pass
+        else:
+            return UpsertResult(inserted=len(symbol), updated=0, duplicates=0, fell_back=False)
+    row = await conn.fetchrow(UPSERT_SQL if full else UPSERT_SQL_SLIM, *columns, timeout=command_timeout)
     inserted, changed = int(row[0]), int(row[1])
-    return UpsertResult(inserted=inserted, updated=changed - inserted, duplicates=len(symbol) - changed)
+    return UpsertResult(
+        inserted=inserted, updated=changed - inserted, duplicates=len(symbol) - changed, fell_back=optimistic
+    )
 
 
 async def stored_timeframes(

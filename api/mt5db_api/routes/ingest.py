@@ -86,14 +86,19 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
     metrics.batch_size.labels("candles").observe(batch.received)
     inserted = updated = duplicates = 0
     if len(batch):
+        gate = request.app.state.insert_gate
+        optimistic = gate.should_try(len(batch))
         async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
             result = await market_data.upsert_candles(
                 conn,
                 symbol=batch.symbol, timeframe=batch.timeframe, ts=batch.ts, open=batch.open,
                 high=batch.high, low=batch.low, close=batch.close, volume=batch.volume,
                 spread=batch.spread, real_volume=batch.real_volume, source=_source(request),
-                command_timeout=settings.db_command_timeout_s,
+                optimistic=optimistic, command_timeout=settings.db_command_timeout_s,
             )  # fmt: skip
+        if result.fell_back:
+            gate.fell_back()
+            metrics.optimistic_fallbacks.inc()
         inserted, updated, duplicates = result.inserted, result.updated, result.duplicates
     updated += batch.merged_updates
     duplicates += batch.merged_duplicates

@@ -120,7 +120,10 @@ BAD_ITEMS = [
     (GOOD.replace("0.63004", "-Infinity"), '{"index":0,"reason":"not_finite","field":"low"}'),
     (GOOD.replace("0.63025", "nan"), '{"index":0,"reason":"not_finite","field":"high"}'),
     (GOOD.replace("0.63025", "1" + "0" * 400), '{"index":0,"reason":"not_finite","field":"high"}'),
-    (GOOD.replace('"volume":41', '"volume":' + "9" * 30), '{"index":0,"reason":"invalid_volume","field":"volume"}'),
+    (
+        GOOD.replace('"volume":41', '"volume":' + "9" * 30),
+        '{"index":0,"reason":"invalid_volume","field":"volume"}',
+    ),
     (item(open=None), '{"index":0,"reason":"invalid_type","field":"open"}'),
     (item(open=True), '{"index":0,"reason":"invalid_type","field":"open"}'),
     (item(open=-1), '{"index":0,"reason":"not_positive","field":"open"}'),
@@ -222,3 +225,31 @@ def test_response_is_compact_for_the_ea_grep(client, ea_body):
     assert b'"inserted":3' in reply.body and b'"duplicates":0' in reply.body and b" " not in reply.body
     assert reply.headers["content-type"] == "application/json"
     assert len(reply.headers["x-request-id"]) == 16
+
+
+def _batch(start: int, n: int) -> bytes:
+    items = [orjson.loads(GOOD) | {"ts": f"2025-03-{10 + (start + i) // 1440:02d}T{(start + i) // 60 % 24:02d}:{(start + i) % 60:02d}:00Z"}
+             for i in range(n)]  # fmt: skip
+    return orjson.dumps({"items": items})
+
+
+def test_large_batches_try_a_plain_insert_and_fall_back_to_the_merge(api_factory):
+    env = api_factory(rate_limit_per_s=0, optimistic_insert_min_items=64)
+    c = env.client()
+    assert c.post("/ingest", _batch(0, 100)).body == counts(100, inserted=100)
+    # Same keys again: the plain INSERT hits a unique violation; the merge answers, nothing is lost.
+    assert c.post("/ingest", _batch(0, 100)).body == counts(100, duplicates=100)
+    assert c.post("/ingest", _batch(50, 100)).body == counts(100, inserted=50, duplicates=50)
+    changed = _batch(100, 100).replace(b'"volume":41', b'"volume":99')
+    assert c.post("/ingest", changed).body == counts(100, updated=50, inserted=50)
+    assert env.sql("SELECT count(*), sum(volume) FROM market_data") == f"200|{100 * 41 + 100 * 99}"
+    text = c.get("/prometheus", key=None).body.decode()
+    assert "ingest_optimistic_fallbacks_total 1.0" in text  # then paused for the next large batches
+
+
+def test_optimistic_path_can_be_switched_off(api_factory):
+    env = api_factory(rate_limit_per_s=0, optimistic_insert_min_items=0)
+    c = env.client()
+    assert c.post("/ingest", _batch(0, 100)).body == counts(100, inserted=100)
+    assert c.post("/ingest", _batch(0, 100)).body == counts(100, duplicates=100)
+    assert "ingest_optimistic_fallbacks_total 0.0" in c.get("/prometheus", key=None).body.decode()
