@@ -312,11 +312,12 @@ def code_version() -> str:
     return sha + ("-dirty" if dirty.strip() else "")
 
 
-def _jsonable(obj: Any) -> Any:
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types; NaN and inf become None (report.json is strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -328,7 +329,7 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
     """report.json (NaN/inf written as null)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.json"
-    path.write_text(json.dumps(_jsonable(report), indent=2, allow_nan=False))
+    path.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False))
     return path
 
 

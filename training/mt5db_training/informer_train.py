@@ -226,6 +226,7 @@ def _fit_one(
         "samples": samples,
         "train_seconds": train_seconds,
         "run": asdict(run),
+        "scaler": {"mean": mu.tolist(), "std": sd.tolist()},
     }
 
 
@@ -271,6 +272,7 @@ def train_loop(config: dict[str, Any]) -> None:
                 "train_windows": best["train_windows"],
                 "samples": int(sum(r["samples"] for r in fits)),
                 "train_seconds": float(sum(r["train_seconds"] for r in fits)),
+                "scaler": best["scaler"],
             }
         )
     result_dir = (
@@ -512,7 +514,8 @@ def run_informer_report(args: argparse.Namespace) -> int:
                     "sha256": sha,
                     "note": "state_dict of the last fold's model; load with weights_only=True",
                 },
-                "scaler_note": "z-score with the training window's mean/std (recomputed per fold)",
+                "scaler": fold_results[-1]["scaler"]
+                | {"fitted_on": "fit rows of the last fold (population std)"},
                 "clock": ds.extra["clock"],
             },
             indent=2,

@@ -8,7 +8,6 @@ models are plain state_dicts, loadable with `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import tempfile
@@ -187,9 +186,9 @@ def register_run(dsn: str, report: dict[str, Any], report_path: Path) -> dict[st
     """Ensure the schema and register every artifact of a report; returns name → version."""
     import asyncpg
 
-    from mt5db_training.evaluation import _jsonable
+    from mt5db_training.evaluation import to_jsonable
 
-    rows = [_jsonable(r) for r in rows_from_report(report, report_path)]
+    rows = [to_jsonable(r) for r in rows_from_report(report, report_path)]
 
     async def go() -> dict[str, int]:
         conn = await asyncpg.connect(dsn)
@@ -200,8 +199,3 @@ def register_run(dsn: str, report: dict[str, Any], report_path: Path) -> dict[st
             await conn.close()
 
     return asyncio.run(go())
-
-
-def file_digest(data: bytes) -> str:
-    """sha256 of bytes (helper for tests and model cards)."""
-    return hashlib.sha256(data).hexdigest()

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from mt5db_training import metrics as mt
 from mt5db_training.dataset import Dataset
@@ -277,8 +276,3 @@ def run_rf(
         models[h] = model
         oos_all[h] = oos
     return blocks, models, oos_all
-
-
-def importance_frame(blocks: dict[str, Any]) -> pd.DataFrame:
-    """Feature importance per horizon (for docs and plots)."""
-    return pd.DataFrame({h: b["feature_importance"] for h, b in blocks.items()})
