@@ -253,3 +253,13 @@ def test_optimistic_path_can_be_switched_off(api_factory):
     assert c.post("/ingest", _batch(0, 100)).body == counts(100, inserted=100)
     assert c.post("/ingest", _batch(0, 100)).body == counts(100, duplicates=100)
     assert "ingest_optimistic_fallbacks_total 0.0" in c.get("/prometheus", key=None).body.decode()
+
+
+@pytest.mark.parametrize(
+    "price", [0.30000000000000004, 1e-07, 123456789.12345679, 1.7976931348623157e308, 5e-324]
+)
+def test_prices_round_trip_bit_exact(client, clean, price):
+    body = orjson.dumps({"ts": "2025-03-12T14:07:00Z", "symbol": "NULL", "timeframe": "M1", "open": price,
+                         "high": price, "low": price, "close": price, "volume": 1})  # fmt: skip
+    assert client.post("/ingest", body).body == counts(1, inserted=1)
+    assert clean.sql("SELECT symbol, open::text FROM market_data") == f"NULL|{price!r}"
