@@ -4,8 +4,10 @@ per name, and hash-checked artifact loading."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
@@ -25,6 +27,8 @@ from mt5db_training.registry import (
 
 pytestmark = pytest.mark.postgres
 
+T = TypeVar("T")
+
 # The API component owns the real migration; this is the subset of its columns training reads.
 MARKET_DATA_DDL = """
 CREATE TABLE market_data (
@@ -36,7 +40,7 @@ CREATE TABLE market_data (
 """
 
 
-def run(coro_fn):  # type: ignore[no-untyped-def]
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(coro_fn())
 
 
@@ -146,3 +150,78 @@ def test_artifacts_refuse_a_changed_file(tmp_path: Path) -> None:
     (tmp_path / uri).write_bytes((tmp_path / uri).read_bytes() + b"x")
     with pytest.raises(ArtifactHashMismatch):
         load_torch_state(tmp_path / uri, sha)
+
+
+def test_train_from_market_data_registers_versions(
+    database_url: str, backtesting_csv: Path, tmp_path: Path
+) -> None:
+    """`mt5db train --database-url … --symbol --timeframe`: candles from market_data, rows in model_versions."""
+    from mt5db_core.cli import main
+    from mt5db_training.data import frame_sha256, load_csv
+
+    candles = load_csv(backtesting_csv)
+    rows = [
+        (
+            "EURUSD",
+            "H1",
+            ts.to_pydatetime().replace(tzinfo=UTC),
+            r.open,
+            r.high,
+            r.low,
+            r.close,
+            int(r.volume),
+            None,
+        )
+        for ts, r in zip(candles.index, candles.itertuples(index=False), strict=True)
+    ]
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(MARKET_DATA_DDL)
+            await conn.copy_records_to_table("market_data", records=rows)
+        finally:
+            await conn.close()
+
+    run(seed)
+    out = tmp_path / "db-run"
+    argv = [
+        "train",
+        "--model",
+        "rf",
+        "--database-url",
+        database_url,
+        "--symbol",
+        "EURUSD",
+        "--timeframe",
+        "H1",
+    ]
+    argv += ["--run", "t-db", "--out", str(out), "--horizons", "5", "--n-estimators", "10", "--folds", "3"]
+    argv += [
+        "--test-bars",
+        "300",
+        "--bootstrap-reps",
+        "50",
+        "--lockbox-start",
+        "",
+        "--no-leakage-check",
+        "--n-jobs",
+        "1",
+    ]
+    assert main(argv) == 0
+
+    async def fetch() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch("SELECT name, version, data_sha256, artifact_uri FROM model_versions")
+        finally:
+            await conn.close()
+
+    (record,) = run(fetch)
+    assert record["name"] == "rf_ret_h5_EURUSD_H1" and record["version"] == 1
+    assert record["data_sha256"] == frame_sha256(
+        load_candles(
+            database_url, "EURUSD", "H1", datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        )
+    )
+    assert record["artifact_uri"].startswith("file://")
