@@ -223,7 +223,7 @@ class Reconciler:
         # Database
         if stack.database_managed():
             self._apply(body, ts.build_db_service(stack))
-            sts = self._apply(body, ts.build_db_statefulset(stack))
+            sts = self._apply(body, self._statefulset_keeping_claims(body, stack))
             self._apply(body, ts.build_db_network_policy(stack))
             db_cond = statefulset_condition(sts)
             sts_status = (sts or {}).get("status") or {}
@@ -287,6 +287,40 @@ class Reconciler:
         api_summary = f"{int(dep_status.get('readyReplicas') or 0)}/{desired}"
         parts.append(self._monitoring(body, stack))
         return parts, {"db": db_summary, "api": api_summary}
+
+    def _statefulset_keeping_claims(self, body: Any, stack: TradingStackSpec) -> dict[str, Any]:
+        """The desired StatefulSet, with the live claim size: volumeClaimTemplates are immutable.
+
+        `storage.size` may only grow (CEL); growth is applied to the existing claim instead,
+        which the storage class must allow (allowVolumeExpansion).
+        """
+        from kubernetes.utils import parse_quantity
+
+        desired = ts.build_db_statefulset(stack)
+        live = self.kube.get("apps/v1", "StatefulSet", stack.namespace, stack.db_name())
+        if live is None:
+            return desired
+        live_size = live["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        desired["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = live_size
+        claim = f"data-{stack.db_name()}-0"
+        pvc = self.kube.get("v1", "PersistentVolumeClaim", stack.namespace, claim)
+        want = stack.database.storage_size
+        # Only a Bound claim may grow (the API refuses resizing a Pending one).
+        if pvc is not None and (pvc.get("status") or {}).get("phase") == "Bound":
+            have = pvc["spec"]["resources"]["requests"]["storage"]
+            if parse_quantity(want) > parse_quantity(have):  # type: ignore[no-untyped-call]
+                self.kube.call(
+                    "PATCH", f"/api/v1/namespaces/{stack.namespace}/persistentvolumeclaims/{claim}",
+                    body={"spec": {"resources": {"requests": {"storage": want}}}},
+                    query=[("fieldManager", c.FIELD_MANAGER)], content_type="application/merge-patch+json",
+                )  # fmt: skip
+                kopf.event(
+                    body,
+                    type="Normal",
+                    reason="StorageExpansionRequested",
+                    message=f"{claim}: {have} -> {want}",
+                )
+        return desired
 
     def _scale(self, stack: TradingStackSpec, replicas: int) -> dict[str, Any] | None:
         """Set replicas through /scale as the bootstrap manager (never part of our applies)."""

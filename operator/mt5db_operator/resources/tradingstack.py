@@ -237,8 +237,9 @@ def build_db_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
 
 
 def migrate_hash(stack: TradingStackSpec) -> str:
-    """Migrations run once per (API image, TimescaleDB policy settings)."""
-    return short_hash({"image": stack.api.image, "ts": timescale_settings(stack)})
+    """Hash of the migration Job's whole spec: a Job's pod template is immutable, so any change
+    (a new API image, new TimescaleDB policy settings, a new DSN Secret) means a new Job."""
+    return short_hash(_migrate_job_spec(stack))
 
 
 def api_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
@@ -257,6 +258,16 @@ def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
     A Job rather than API start-up: one runner per schema version instead of N replicas racing
     for an advisory lock, and a visible Complete/Failed result that gates `Ready`.
     """
+    pod_labels = db_client_labels(stack.name, "migrate")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(stack.migrate_job_name(migrate_hash(stack)), stack.namespace, pod_labels),
+        "spec": _migrate_job_spec(stack),
+    }
+
+
+def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
     env = [
         *api_env(stack),
         *({"name": k, "value": v} for k, v in timescale_settings(stack).items()),
@@ -266,37 +277,32 @@ def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
     ]
     pod_labels = db_client_labels(stack.name, "migrate")
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta(stack.migrate_job_name(migrate_hash(stack)), stack.namespace, pod_labels),
-        "spec": {
-            "backoffLimit": 6,
-            "activeDeadlineSeconds": 1800,
-            "completions": 1,
-            "parallelism": 1,
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(API_UID),
-                    "containers": [
-                        {
-                            "name": "migrate",
-                            "image": stack.api.image,
-                            "command": ["mt5db", "migrate"],
-                            "env": env,
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "128Mi"},
-                                "limits": {"memory": "256Mi"},
-                            },
-                            "securityContext": container_security_context(),
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
-                        }
-                    ],
-                    "volumes": [tmp_volume()],
-                },
+        "backoffLimit": 6,
+        "activeDeadlineSeconds": 1800,
+        "completions": 1,
+        "parallelism": 1,
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(API_UID),
+                "containers": [
+                    {
+                        "name": "migrate",
+                        "image": stack.api.image,
+                        "command": ["mt5db", "migrate"],
+                        "env": env,
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "128Mi"},
+                            "limits": {"memory": "256Mi"},
+                        },
+                        "securityContext": container_security_context(),
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                    }
+                ],
+                "volumes": [tmp_volume()],
             },
         },
     }
