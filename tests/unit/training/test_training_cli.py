@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from mt5db_core.cli import build_parser
 
@@ -35,3 +39,29 @@ def test_cli_module_imports_no_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_ray_entry_requires_a_run_name_and_runs_the_same_training(
+    backtesting_csv: Path, tmp_path: Path
+) -> None:
+    from mt5db_training import ray_entry
+
+    with pytest.raises(SystemExit):
+        ray_entry.main(["--model", "rf", "--csv", str(backtesting_csv)])
+    argv = ["--run", "job-1", "--model", "rf", "--csv", str(backtesting_csv), "--out", str(tmp_path / "job")]
+    argv += [
+        "--horizons",
+        "1",
+        "--n-estimators",
+        "5",
+        "--folds",
+        "2",
+        "--test-bars",
+        "300",
+        "--bootstrap-reps",
+        "50",
+    ]
+    argv += ["--lockbox-start", "", "--no-leakage-check", "--n-jobs", "1"]
+    assert ray_entry.main(argv) == 0
+    report = json.loads((tmp_path / "job" / "report.json").read_text())
+    assert report["run"] == "job-1" and report["algo"] == "random_forest"
