@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -55,6 +57,21 @@ class Principal:
     scopes: frozenset[str]
 
 
+@asynccontextmanager
+async def connection(pool: Any, wait_s: float) -> AsyncIterator[Any]:
+    """A pooled connection, waiting at most `wait_s` seconds for it (then TimeoutError -> 503).
+
+    `asyncio.timeout` instead of `pool.acquire(timeout=...)`: on Python 3.11 asyncpg implements
+    the latter with a wait_for backport that creates a task per acquire (hot path).
+    """
+    async with asyncio.timeout(wait_s):
+        conn = await pool.acquire()
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
+
+
 class KeyCache:
     """Key rows by key id, cached for `ttl` seconds (revocation takes effect within ttl).
 
@@ -71,7 +88,7 @@ class KeyCache:
         hit = self._rows.get(key_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+        async with connection(pool, settings.db_acquire_timeout_s) as conn:
             row = await api_keys_db.get_key(
                 conn, key_id=key_id, command_timeout=settings.db_command_timeout_s
             )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mt5db_api.db import market_data, ticks
-from mt5db_api.deps import require_scope
+from mt5db_api.deps import connection, require_scope
 from mt5db_api.errors import ApiError
 from mt5db_api.parsing import (
     BodyError,
@@ -88,7 +88,7 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
     if len(batch):
         gate = request.app.state.insert_gate
         optimistic = gate.should_try(len(batch))
-        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+        async with connection(pool, settings.db_acquire_timeout_s) as conn:
             result = await market_data.upsert_candles(
                 conn,
                 symbol=batch.symbol, timeframe=batch.timeframe, ts=batch.ts, open=batch.open,
@@ -164,7 +164,7 @@ async def ingest_tick(request: Request) -> Response:
     metrics.batch_size.labels("ticks").observe(batch.received)
     stored = 0
     if len(batch):
-        async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+        async with connection(pool, settings.db_acquire_timeout_s) as conn:
             stored = await ticks.insert_ticks(
                 conn,
                 symbol=batch.symbol, ts=batch.ts, bid=batch.bid, ask=batch.ask, last=batch.last,
