@@ -37,6 +37,13 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.run_duration = Histogram(
+            "mt5db_operator_training_run_duration_seconds",
+            "Start-to-finish time of TrainingRuns, by backend and outcome (observed once per run).",
+            ["backend", "phase"],
+            buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+            registry=self.registry,
+        )
         self.last_backup = Gauge(
             "mt5db_operator_last_backup_success_timestamp_seconds",
             "Completion time of the newest successful backup Job per policy.",

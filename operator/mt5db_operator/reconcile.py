@@ -425,6 +425,10 @@ class Reconciler:
             extra["startTime"] = started
         if finished and phase in TERMINAL:
             extra["completionTime"] = finished
+        if phase in TERMINAL and old.get("phase") not in TERMINAL:
+            begun, ended = _parse_time(started), _parse_time(finished) or dt.datetime.now(dt.UTC)
+            if begun:
+                self.ctx.metrics.run_duration.labels(backend, phase).observe((ended - begun).total_seconds())
         if phase == Phase.SUCCEEDED:
             extra.update(self._training_result(namespace, run))
         submitted = Condition(
