@@ -47,14 +47,17 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     """The body, refused with 413 as soon as it exceeds max_body_bytes (never buffered whole)."""
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
+    too_large = ApiError(413, {"detail": "body_too_large", "limit_bytes": limit})
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, {"detail": "body_too_large", "limit_bytes": limit})
+        request.app.state.metrics.errors.labels("body_too_large").inc()
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, {"detail": "body_too_large", "limit_bytes": limit})
+            request.app.state.metrics.errors.labels("body_too_large").inc()
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
