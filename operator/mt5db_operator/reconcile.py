@@ -18,6 +18,7 @@ from mt5db_operator import constants as c
 from mt5db_operator.constants import Cond, Phase, Reason
 from mt5db_operator.context import Context
 from mt5db_operator.credentials import generate_db_passwords, generate_first_api_key
+from mt5db_operator.cron import next_fire
 from mt5db_operator.kube import ApiError
 from mt5db_operator.models import BackupPolicySpec, Meta, TradingStackSpec, TrainingRunSpec
 from mt5db_operator.resources import backuppolicy as bp
@@ -48,6 +49,12 @@ def _parse_time(value: Any) -> dt.datetime | None:
     if not value:
         return None
     return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _human_duration(seconds: int) -> str:
+    hours, rest = divmod(max(seconds, 0), 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + f"{secs}s"
 
 
 class Reconciler:
@@ -425,10 +432,12 @@ class Reconciler:
             extra["startTime"] = started
         if finished and phase in TERMINAL:
             extra["completionTime"] = finished
-        if phase in TERMINAL and old.get("phase") not in TERMINAL:
-            begun, ended = _parse_time(started), _parse_time(finished) or dt.datetime.now(dt.UTC)
-            if begun:
-                self.ctx.metrics.run_duration.labels(backend, phase).observe((ended - begun).total_seconds())
+        begun, ended = _parse_time(started), _parse_time(finished) or dt.datetime.now(dt.UTC)
+        if phase in TERMINAL and begun:
+            seconds = int((ended - begun).total_seconds())
+            extra["duration"] = old.get("duration") or _human_duration(seconds)
+            if old.get("phase") not in TERMINAL:
+                self.ctx.metrics.run_duration.labels(backend, phase).observe(seconds)
         if phase == Phase.SUCCEEDED:
             extra.update(self._training_result(namespace, run))
         submitted = Condition(
@@ -506,6 +515,9 @@ class Reconciler:
             "kept": min(len(succeeded), policy.keep_last),
             "lastScheduleTime": (cron.get("status") or {}).get("lastScheduleTime"),
         }
+        if not policy.suspend:
+            upcoming = next_fire(policy.schedule, dt.datetime.now(dt.UTC))
+            extra["nextScheduleTime"] = upcoming.isoformat().replace("+00:00", "Z") if upcoming else None
         if succeeded:
             last = max(str(r.get("completionTime") or "") for r in succeeded)
             extra["lastSuccessTime"] = last

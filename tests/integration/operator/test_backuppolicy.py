@@ -62,6 +62,7 @@ def test_example_policies_schedule_backups_and_record_runs(
     status = wait_for(lambda: (s := policy_status(admin, namespace, "trading-nightly")).get("phase") == "Ready" and s,
                       20, "policy Ready")  # fmt: skip
     assert condition(status, "LastBackupSucceeded")["reason"] == "NoRunsYet"
+    assert status["nextScheduleTime"].endswith("T03:00:00Z")
 
     # A run, as `kubectl create job --from=cronjob/...` makes it: the CronJob's template, owned by it.
     template = copy.deepcopy(cron["spec"]["jobTemplate"])
@@ -90,7 +91,9 @@ def test_example_policies_schedule_backups_and_record_runs(
     env = kubectl_env(kube)
     table = subprocess.run([str(kubectl), "-n", namespace, "get", "backuppolicies"], capture_output=True, text=True,
                            env=env, check=True).stdout  # fmt: skip
-    assert table.split("\n")[0].split() == ["NAME", "SCHEDULE", "LAST", "SUCCESS", "KEPT", "AGE"], table
+    assert table.split("\n")[0].split() == ["NAME", "SCHEDULE", "LAST", "SUCCESS", "NEXT", "KEPT", "AGE"], (
+        table
+    )
 
     # Suspending the policy suspends the CronJob.
     admin.call("PATCH", f"/apis/{GV}/namespaces/{namespace}/backuppolicies/trading-nightly",

@@ -65,7 +65,7 @@ def test_example_run_falls_back_to_a_job_and_mirrors_the_result(
     assert condition(status, "Ready")["status"] == "True"
     assert status["metrics"] == {"rmse": 0.00123, "hit_rate": 0.54}
     assert status["modelVersion"] == "rf-7" and status["metric"] == "rmse=0.00123"
-    assert status["completionTime"]
+    assert status["completionTime"] and status["duration"].endswith("s")
 
     env = kubectl_env(kube)
     table = subprocess.run([str(kubectl), "-n", namespace, "get", "trainingruns"], capture_output=True, text=True,
