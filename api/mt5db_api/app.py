@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mt5db_api import schemas
+from mt5db_api.coalesce import UpsertCoalescer
 from mt5db_api.db import migrations
 from mt5db_api.deps import InsertGate, KeyCache
 from mt5db_api.errors import ApiError
@@ -81,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.coalescer.drain()
         app.state.pool = None
         try:
             await asyncio.wait_for(pool.close(), timeout=5)
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)
+    app.state.coalescer = UpsertCoalescer(settings, lambda: app.state.pool)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

@@ -231,9 +231,44 @@ class CandleBatch:
     # items folded into an earlier item of the same key inside this batch
     merged_duplicates: int = 0
     merged_updates: int = 0
+    index: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.symbol)
+
+    def add(
+        self, bucket: int, symbol: str, tf: str, o: float, h: float, lo: float, c: float, vol: int,
+        spread: float | None, real: int | None,
+    ) -> int:  # fmt: skip
+        """Append a candle, or merge it into the earlier one with the same key (the later one is
+        the newer snapshot; the same rule as the SQL). Returns 0 new, 1 merged-changed, 2 merged-same."""
+        key = (symbol, tf, bucket)
+        j = self.index.get(key)
+        if j is None:
+            self.index[key] = len(self.symbol)
+            self.symbol.append(symbol)
+            self.timeframe.append(tf)
+            self.ts.append(bucket)
+            self.open.append(o)
+            self.high.append(h)
+            self.low.append(lo)
+            self.close.append(c)
+            self.volume.append(vol)
+            self.spread.append(spread)
+            self.real_volume.append(real)
+            return 0
+        before = (self.open[j], self.high[j], self.low[j], self.close[j], self.volume[j])
+        if vol >= self.volume[j]:
+            self.open[j], self.close[j] = o, c
+            if spread is not None:
+                self.spread[j] = spread
+        self.high[j] = max(self.high[j], h)
+        self.low[j] = min(self.low[j], lo)
+        self.volume[j] = max(self.volume[j], vol)
+        if real is not None:
+            self.real_volume[j] = max(self.real_volume[j] or 0, real)
+        after = (self.open[j], self.high[j], self.low[j], self.close[j], self.volume[j])
+        return 2 if after == before else 1
 
 
 def _slow_candle(item: Any, now: float) -> tuple[int, str, str, float, float, float, float, int, Any, Any]:
@@ -276,7 +311,6 @@ def validate_candles(items: list[Any], now: float) -> CandleBatch:
     precise reason, so both paths accept and reject exactly the same items.
     """
     batch = CandleBatch(received=len(items))
-    index: dict[tuple[str, str, int], int] = {}
     buckets: dict[tuple[Any, Any], tuple[int, str] | None] = {}
     symbols_ok: set[str] = set()
     inf = math.inf
@@ -322,38 +356,11 @@ def validate_candles(items: list[Any], now: float) -> CandleBatch:
                     error["field"] = err.field
                 append_error(error)
                 continue
-        bucket, symbol, tf, o, h, lo, c, vol, spread, real = fast
-        key = (symbol, tf, bucket)
-        j = index.get(key)
-        if j is None:
-            index[key] = len(batch.symbol)
-            batch.symbol.append(symbol)
-            batch.timeframe.append(tf)
-            batch.ts.append(bucket)
-            batch.open.append(o)
-            batch.high.append(h)
-            batch.low.append(lo)
-            batch.close.append(c)
-            batch.volume.append(vol)
-            batch.spread.append(spread)
-            batch.real_volume.append(real)
-            continue
-        # Same bar twice in one batch: the later item is the newer snapshot (same rule as SQL).
-        before = (batch.open[j], batch.high[j], batch.low[j], batch.close[j], batch.volume[j])
-        if vol >= batch.volume[j]:
-            batch.open[j], batch.close[j] = o, c
-            if spread is not None:
-                batch.spread[j] = spread
-        batch.high[j] = max(batch.high[j], h)
-        batch.low[j] = min(batch.low[j], lo)
-        batch.volume[j] = max(batch.volume[j], vol)
-        if real is not None:
-            batch.real_volume[j] = max(batch.real_volume[j] or 0, real)
-        after = (batch.open[j], batch.high[j], batch.low[j], batch.close[j], batch.volume[j])
-        if after == before:
-            batch.merged_duplicates += 1
-        else:
+        outcome = batch.add(*fast)
+        if outcome == 1:
             batch.merged_updates += 1
+        elif outcome == 2:
+            batch.merged_duplicates += 1
     return batch
 
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # batches. 0 = always merge directly.
     optimistic_insert_min_items: int = Field(default=64, ge=0)
 
+    # Group commit: requests with at most this many distinct candles share upsert statements with
+    # the requests arriving meanwhile (at most `coalesce_max_inflight` statements at a time; an
+    # idle server flushes at once). 0 = every request runs its own statement.
+    coalesce_max_items: int = Field(default=64, ge=0)
+    coalesce_max_inflight: int = Field(default=2, ge=1)
+
     # Ticks: recompute the M1 candle of every touched minute from all its ticks.
     derive_m1_from_ticks: bool = False
 

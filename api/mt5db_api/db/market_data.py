@@ -20,10 +20,11 @@ _INSERT_PART = """
 INSERT INTO market_data AS m
     (symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source)
 SELECT s.symbol, s.timeframe, to_timestamp(s.ts), s.open, s.high, s.low, s.close, s.volume,
-       {extras_select}, $9
+       {extras_select}, s.source
 FROM unnest($1::text::text[], $2::text::text[], $3::text::bigint[], $4::text::float8[],
-            $5::text::float8[], $6::text::float8[], $7::text::float8[], $8::text::bigint[]{extras_params})
-     AS s(symbol, timeframe, ts, open, high, low, close, volume{extras_names})
+            $5::text::float8[], $6::text::float8[], $7::text::float8[], $8::text::bigint[],
+            $9::text::text[]{extras_params})
+     AS s(symbol, timeframe, ts, open, high, low, close, volume, source{extras_names})
 ORDER BY 1, 2, 3  -- a fixed lock order: concurrent batches with overlapping keys cannot deadlock
 """
 _MERGE_PART = """
@@ -41,7 +42,6 @@ WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
        CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
        GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
       IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
-RETURNING (xmax = 0) AS inserted
 """
 _FULL = {"extras_select": "s.spread, s.real_volume", "extras_params": ", $10::text::float8[], $11::text::bigint[]",
          "extras_names": ", spread, real_volume"}  # fmt: skip
@@ -50,7 +50,10 @@ _SLIM = {"extras_select": "NULL::float8, NULL::bigint", "extras_params": "", "ex
 
 def _upsert(parts: dict[str, str]) -> str:
     return (
-        "WITH changed AS (" + _INSERT_PART.format(**parts) + _MERGE_PART + ")\n"  # noqa: S608 - constants
+        "WITH changed AS ("  # noqa: S608 - constants of this module
+        + _INSERT_PART.format(**parts)
+        + _MERGE_PART
+        + "RETURNING (xmax = 0) AS inserted)\n"
         "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed"
     )
 
@@ -59,6 +62,13 @@ def _upsert(parts: dict[str, str]) -> str:
 # are absent (two fewer arrays to encode and unnest per request).
 UPSERT_SQL = _upsert(_FULL)
 UPSERT_SQL_SLIM = _upsert(_SLIM)
+# The coalesced form (several requests in one statement) needs each changed key back to tell every
+# request its own counts; only changed rows come back, so resends cost nothing extra.
+UPSERT_KEYS_SQL = (
+    _INSERT_PART.format(**_FULL)
+    + _MERGE_PART
+    + "RETURNING m.symbol, m.timeframe, extract(epoch FROM m.ts)::bigint, (xmax = 0)"
+)
 # The optimistic form for large batches (replays, back-fills: almost always new bars): a plain
 # INSERT skips ON CONFLICT's speculative-insertion work; a unique violation means "not all new"
 # and the caller falls back to the merge statement.
@@ -82,6 +92,8 @@ def _numbers(values: list[Any]) -> str:
 def _names(values: list[str]) -> str:
     """An array literal of validated names (symbols: [A-Za-z0-9._#+-], timeframes), each quoted so
     that a symbol spelled NULL stays a string."""
+    if not values:
+        return "{}"
     return '{"' + '","'.join(values) + '"}'
 
 
@@ -117,7 +129,7 @@ async def upsert_candles(
     """
     columns: tuple[Any, ...] = (
         _names(symbol), _names(timeframe), _numbers(ts), _numbers(open), _numbers(high), _numbers(low),
-        _numbers(close), _numbers(volume), source,
+        _numbers(close), _numbers(volume), _names([source] * len(symbol)),
     )  # fmt: skip
     full = any(x is not None for x in spread) or any(x is not None for x in real_volume)
     if full:
@@ -134,6 +146,32 @@ async def upsert_candles(
     return UpsertResult(
         inserted=inserted, updated=changed - inserted, duplicates=len(symbol) - changed, fell_back=optimistic
     )
+
+
+async def upsert_candles_keys(
+    conn: Any,
+    *,
+    symbol: list[str],
+    timeframe: list[str],
+    ts: list[int],
+    open: list[float],
+    high: list[float],
+    low: list[float],
+    close: list[float],
+    volume: list[int],
+    spread: list[float | None],
+    real_volume: list[int | None],
+    source: list[str],
+    command_timeout: float | None = None,
+) -> dict[tuple[str, str, int], bool]:
+    """The same merge for distinct keys from several requests; returns {changed key: inserted?}."""
+    rows = await conn.fetch(
+        UPSERT_KEYS_SQL,
+        _names(symbol), _names(timeframe), _numbers(ts), _numbers(open), _numbers(high), _numbers(low),
+        _numbers(close), _numbers(volume), _names(source), _numbers(spread), _numbers(real_volume),
+        timeout=command_timeout,
+    )  # fmt: skip
+    return {(r[0], r[1], int(r[2])): bool(r[3]) for r in rows}
 
 
 async def stored_timeframes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -74,12 +75,16 @@ def _parse(raw: bytes, kind: str, settings: Settings, metrics: Any) -> list[Any]
     return items
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._/+\-]")
+
+
 def _source(request: Request) -> str:
-    """Arrival metadata: the client's product token (e.g. PDC-Rebuild/1.0), bounded, else 'api'."""
+    """Arrival metadata: the client's product token (e.g. PDC-Rebuild/1.0), bounded to 40 safe
+    characters (it travels in an array literal and must not carry quotes or braces), else 'api'."""
     agent = request.headers.get("user-agent")
     if not agent:
         return "api"
-    return agent.split(" ", 1)[0][:40]
+    return _UNSAFE.sub("_", agent.split(" ", 1)[0][:40]) or "api"
 
 
 async def _ingest_candles(request: Request, pool: Any, settings: Settings, metrics: Any) -> Response:
@@ -88,7 +93,10 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
     batch = validate_candles(items, time.time())
     metrics.batch_size.labels("candles").observe(batch.received)
     inserted = updated = duplicates = 0
-    if len(batch):
+    if len(batch) and len(batch) <= settings.coalesce_max_items:
+        # small request: group commit with the requests arriving meanwhile (coalesce.py)
+        inserted, updated, duplicates = await request.app.state.coalescer.submit(batch, _source(request))
+    elif len(batch):
         gate = request.app.state.insert_gate
         optimistic = gate.should_try(len(batch))
         async with connection(pool, settings.db_acquire_timeout_s) as conn:
