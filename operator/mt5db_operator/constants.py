@@ -62,6 +62,7 @@ class Phase:
     PROVISIONING: Final = "Provisioning"
     READY: Final = "Ready"
     DEGRADED: Final = "Degraded"
+    UPGRADING: Final = "Upgrading"
     SUSPENDED: Final = "Suspended"
     FAILED: Final = "Failed"
     PENDING: Final = "Pending"

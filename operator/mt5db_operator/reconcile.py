@@ -31,6 +31,7 @@ from mt5db_operator.status import (
     job_outcome,
     rayjob_outcome,
     ready_condition,
+    rolling_out,
     stack_phase,
     statefulset_condition,
     status_patch,
@@ -210,11 +211,22 @@ class Reconciler:
             )  # fmt: skip
             raise kopf.TemporaryError(f"applying children failed: {exc}", delay=15) from exc
         parts, extra = conditions
-        gating = [p for p in parts if p.type != Cond.MONITORING_READY]
+        old_phase = (body.get("status") or {}).get("phase")
+        upgrading = bool(extra.pop("_upgrading", False))
+        # The running version keeps serving while a new version's migrations run: once the stack
+        # has been Ready, a *running* migration Job no longer gates Ready (a failed one does).
+        serving = upgrading and old_phase in (Phase.READY, Phase.UPGRADING)
+        gating = [
+            p for p in parts
+            if p.type != Cond.MONITORING_READY
+            and not (serving and p.type == Cond.MIGRATIONS_COMPLETE and p.reason != Reason.JOB_FAILED)
+        ]  # fmt: skip
         ready = ready_condition(gating, suspended=stack.suspend)
         failed = any(p.type == Cond.MIGRATIONS_COMPLETE and p.reason == Reason.JOB_FAILED for p in parts)
-        phase = stack_phase(ready.ok, stack.suspend, failed, (body.get("status") or {}).get("phase"))
+        phase = stack_phase(ready.ok, stack.suspend, failed, old_phase, upgrading)
         message = f"API {extra['api']} ready; DB {extra['db']}" if ready.ok else ready.message
+        if phase == Phase.UPGRADING:
+            message = f"rolling out; {message}"
         last_backup = self._last_backup_of(ns, name)
         if last_backup:
             extra["lastBackupTime"] = last_backup
@@ -227,6 +239,7 @@ class Reconciler:
     ) -> tuple[list[Condition], dict[str, Any]]:
         ns = stack.namespace
         parts = [secrets_cond]
+        sts: dict[str, Any] | None = None
         # Database
         if stack.database_managed():
             self._apply(body, ts.build_db_service(stack))
@@ -293,7 +306,9 @@ class Reconciler:
         desired = int(((dep or {}).get("spec") or {}).get("replicas") or 0)
         api_summary = f"{int(dep_status.get('readyReplicas') or 0)}/{desired}"
         parts.append(self._monitoring(body, stack))
-        return parts, {"db": db_summary, "api": api_summary}
+        migrating = outcome in (Phase.PENDING, Phase.RUNNING)
+        upgrading = rolling_out(dep, sts) or migrating
+        return parts, {"db": db_summary, "api": api_summary, "_upgrading": upgrading}
 
     def _statefulset_keeping_claims(self, body: Any, stack: TradingStackSpec) -> dict[str, Any]:
         """The desired StatefulSet, with the live claim size: volumeClaimTemplates are immutable.

@@ -64,12 +64,16 @@ def ready_condition(parts: list[Condition], suspended: bool = False) -> Conditio
     )
 
 
-def stack_phase(ready: bool, suspended: bool, failed: bool, old_phase: str | None) -> str:
-    """Provisioning until first Ready; afterwards a regression is Degraded, not Provisioning."""
+def stack_phase(
+    ready: bool, suspended: bool, failed: bool, old_phase: str | None, upgrading: bool = False
+) -> str:
+    """Provisioning until first Ready; afterwards a roll-out is Upgrading and a regression Degraded."""
     if suspended:
         return Phase.SUSPENDED
     if failed:
         return Phase.FAILED
+    if upgrading and old_phase in (Phase.READY, Phase.UPGRADING):
+        return Phase.UPGRADING
     if ready:
         return Phase.READY
     if old_phase in (Phase.READY, Phase.DEGRADED):
@@ -128,10 +132,30 @@ def deployment_condition(dep: dict[str, Any] | None) -> Condition:
         cond.get("type") == "Available" and cond.get("status") == "True"
         for cond in status.get("conditions") or []
     )
-    current = status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
-    if available and current and int(status.get("availableReplicas") or 0) >= 1:
+    # Not gated on observedGeneration: during a roll-out (maxUnavailable 0) the previous
+    # ReplicaSet keeps serving, and that is what ApiReady reports; `rolling_out` covers the rest.
+    if available and int(status.get("availableReplicas") or 0) >= 1:
         return Condition(Cond.API_READY, True, Reason.DEPLOYMENT_AVAILABLE, f"API {ready}/{want} ready")
     return Condition(Cond.API_READY, False, Reason.DEPLOYMENT_UNAVAILABLE, f"API {ready}/{want} ready")
+
+
+def rolling_out(dep: dict[str, Any] | None, sts: dict[str, Any] | None) -> bool:
+    """A new API or database revision is still being rolled out."""
+    if dep is not None:
+        status = dep.get("status") or {}
+        want = int((dep.get("spec") or {}).get("replicas") or 0)
+        if status.get("observedGeneration", 0) < dep["metadata"].get("generation", 0):
+            return True
+        if want and (
+            int(status.get("updatedReplicas") or 0) < want or int(status.get("replicas") or 0) > want
+        ):
+            return True
+    if sts is not None:
+        status = sts.get("status") or {}
+        current, update = status.get("currentRevision"), status.get("updateRevision")
+        if current and update and current != update:
+            return True
+    return False
 
 
 def job_outcome(job: dict[str, Any] | None) -> tuple[str, str]:

@@ -55,11 +55,13 @@ def example_stack(name: str | None = None, **spec_overrides: Any) -> dict[str, A
     return body
 
 
-def make_ready(admin: Kube, ns: str, name: str) -> None:
+def make_ready(admin: Kube, ns: str, name: str, api_pods: int = 2) -> None:
     """Play kubelet for the stack's pods: DB and API Ready, migration Job's pod exits 0."""
     mark_pods_ready(admin, ns, f"app.kubernetes.io/instance={name},app.kubernetes.io/component=database")
     mark_pods_succeeded(admin, ns, f"app.kubernetes.io/instance={name},app.kubernetes.io/component=migrate")
-    mark_pods_ready(admin, ns, f"app.kubernetes.io/instance={name},app.kubernetes.io/component=api", expect=2)
+    mark_pods_ready(
+        admin, ns, f"app.kubernetes.io/instance={name},app.kubernetes.io/component=api", expect=api_pods
+    )
 
 
 def wait_phase(admin: Kube, ns: str, name: str, phase: str, timeout: float = 45) -> dict[str, Any]:
@@ -106,6 +108,23 @@ def test_example_stack_becomes_ready_with_owned_children(
     assert all(c["observedGeneration"] == status["observedGeneration"] for c in status["conditions"])
     assert condition(status, "MonitoringReady")["reason"] == "CRDsMissing", "monitoring is optional"
     assert status["db"] == "1/1" and status["api"] == "2/2"
+
+    # A new API image: Upgrading while the new ReplicaSet and migration Job roll, then Ready again.
+    admin.call(
+        "PATCH", f"/apis/mt5db.io/v1alpha1/namespaces/{namespace}/tradingstacks/trading",
+        body={"spec": {"api": {"image": "ghcr.io/mt5db/mt5db-api:0.1.1"}}}, content_type="application/merge-patch+json",
+    )  # fmt: skip
+    status = wait_phase(admin, namespace, "trading", "Upgrading")
+    assert condition(status, "Ready")["status"] == "True", "maxUnavailable 0: still serving while upgrading"
+
+    def roll_on() -> bool:
+        # Each new pod that becomes Ready lets the Deployment controller replace one more old one.
+        make_ready(admin, namespace, "trading", api_pods=1)
+        return stack_status(admin, namespace, "trading").get("phase") == "Ready"
+
+    wait_for(roll_on, 60, "Ready after the roll-out", every=0.5)
+    dep = admin.get("apps/v1", "Deployment", namespace, "trading-api")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.1.1")
 
     env = kubectl_env(kube)
     waited = subprocess.run(

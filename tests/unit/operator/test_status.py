@@ -9,6 +9,7 @@ from mt5db_operator.status import (
     job_outcome,
     rayjob_outcome,
     ready_condition,
+    rolling_out,
     stack_phase,
     statefulset_condition,
     status_patch,
@@ -50,6 +51,20 @@ def test_ready_and_phase() -> None:
     assert stack_phase(False, False, False, Phase.READY) == Phase.DEGRADED
     assert stack_phase(True, False, False, Phase.DEGRADED) == Phase.READY
     assert stack_phase(True, True, False, None) == Phase.SUSPENDED
+    assert stack_phase(True, False, False, Phase.READY, upgrading=True) == Phase.UPGRADING
+    assert stack_phase(False, False, False, Phase.UPGRADING, upgrading=True) == Phase.UPGRADING
+    assert stack_phase(False, False, False, None, upgrading=True) == Phase.PROVISIONING
+    assert stack_phase(True, False, False, Phase.UPGRADING) == Phase.READY
+
+
+def test_rolling_out() -> None:
+    dep = {"metadata": {"generation": 2}, "spec": {"replicas": 2},
+           "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1}}  # fmt: skip
+    assert rolling_out(dep, None)
+    dep["status"] = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2}
+    assert not rolling_out(dep, None)
+    sts = {"metadata": {}, "status": {"currentRevision": "a", "updateRevision": "b"}}
+    assert rolling_out(None, sts)
 
 
 def test_statefulset_and_deployment_readiness_from_real_status() -> None:
