@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)
-    app.state.coalescer = UpsertCoalescer(settings, lambda: app.state.pool)
+    app.state.coalescer = UpsertCoalescer(settings, lambda: app.state.pool, metrics)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

@@ -24,8 +24,9 @@ Counts = tuple[int, int, int]  # inserted, updated, duplicates
 class UpsertCoalescer:
     """At most `max_inflight` statements at a time; whatever queues meanwhile goes in the next one."""
 
-    def __init__(self, settings: Settings, pool_getter: Any) -> None:
+    def __init__(self, settings: Settings, pool_getter: Any, metrics: Any) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.pool_getter = pool_getter
         self.max_inflight = settings.coalesce_max_inflight
         self.inflight = 0
@@ -77,6 +78,7 @@ class UpsertCoalescer:
                     command_timeout=settings.db_command_timeout_s,
                 )  # fmt: skip
             self.statements += 1
+            self.metrics.statements.labels("coalesced").inc()
             self.requests += len(group)
             for j, r in enumerate(owner):
                 inserted = changed.get((merged.symbol[j], merged.timeframe[j], merged.ts[j]))

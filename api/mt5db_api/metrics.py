@@ -63,6 +63,10 @@ class ApiMetrics:
         self.optimistic_fallbacks = Counter(
             "ingest_optimistic_fallbacks", "Large batches whose plain INSERT hit existing keys", registry=r
         )
+        self.statements = Counter(
+            "ingest_db_statements", "Candle upsert statements by path (coalesced = shared by requests)",
+            ["path"], registry=r,
+        )  # fmt: skip
         self.ticks = Counter("ingest_ticks_inserted", "Ticks stored", registry=r)
         self.errors = Counter(
             "ingest_errors", "Requests failed on our side or refused as a whole", ["reason"], registry=r

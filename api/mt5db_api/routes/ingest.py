@@ -107,6 +107,7 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
                 spread=batch.spread, real_volume=batch.real_volume, source=_source(request),
                 optimistic=optimistic, command_timeout=settings.db_command_timeout_s,
             )  # fmt: skip
+        metrics.statements.labels("optimistic" if optimistic else "direct").inc()
         if result.fell_back:
             gate.fell_back()
             metrics.optimistic_fallbacks.inc()
