@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from mt5db_api.timeframes import canonical, floor_epoch
+from mt5db_api.timeframes import TIMEFRAMES, canonical, floor_epoch
 
 EPOCH_1990 = 631152000
 DAY = 86400
@@ -305,16 +305,23 @@ def _slow_candle(item: Any, now: float) -> tuple[int, str, str, float, float, fl
 def validate_candles(items: list[Any], now: float) -> CandleBatch:
     """Check every item; keep the valid ones as columns, merging same-key items monotonically.
 
-    Hot path: the common, valid EA candle (float prices, int volume, a timestamp shared by the
-    batch) passes a handful of inline checks with per-batch caches for ts/symbol/bucket. Anything
-    the fast checks do not accept goes through `_slow_candle`, which is authoritative and gives the
-    precise reason, so both paths accept and reject exactly the same items.
+    Hot path: the common, valid candle (float prices, int volume, string ts and timeframe) passes a
+    handful of inline checks with per-batch caches (symbols, timeframes, timestamps: an EA batch
+    shares one ts) and is appended inline. Anything the fast checks do not accept goes through
+    `_slow_candle`, which is authoritative and gives the precise reason, so both paths accept and
+    reject exactly the same items (property-tested).
     """
     batch = CandleBatch(received=len(items))
-    buckets: dict[tuple[Any, Any], tuple[int, str] | None] = {}
+    index = batch.index
     symbols_ok: set[str] = set()
+    timeframes: dict[str, tuple[str, int] | None] = {}  # raw -> (canonical, fixed width or 0)
+    stamps: dict[str, int | None] = {}  # raw ts -> whole epoch seconds (None: invalid)
     inf = math.inf
     append_error = batch.errors.append
+    b_symbol, b_tf, b_ts, b_open, b_high, b_low, b_close, b_volume, b_spread, b_real = (
+        batch.symbol, batch.timeframe, batch.ts, batch.open, batch.high, batch.low, batch.close,
+        batch.volume, batch.spread, batch.real_volume,
+    )  # fmt: skip
     for i, item in enumerate(items):
         fast = None
         if type(item) is dict:
@@ -323,30 +330,56 @@ def validate_candles(items: list[Any], now: float) -> CandleBatch:
             vol = get("volume", 0)
             sym = get("symbol")
             spread = get("spread")
+            ts_raw = get("ts")
+            tf_raw = get("timeframe")
             if (
                 type(o) is float and type(h) is float and type(lo) is float and type(c) is float
                 and 0.0 < lo <= o <= h < inf and lo <= c <= h
                 and type(vol) is int and 0 <= vol <= INT64_MAX
                 and type(sym) is str
                 and (sym in symbols_ok or _symbol_ok(sym) is not None)
-                and type(get("ts")) is str
-                and type(get("timeframe")) is str
+                and type(ts_raw) is str
+                and type(tf_raw) is str
                 and (spread is None or (type(spread) is float and 0.0 <= spread < inf))
                 and get("real_volume") is None
             ):  # fmt: skip
-                tkey = (get("ts"), get("timeframe"))
-                if tkey in buckets:
-                    hit = buckets[tkey]
+                if tf_raw in timeframes:
+                    tfw = timeframes[tf_raw]
+                else:
+                    name = canonical(tf_raw)
+                    tfw = (
+                        None
+                        if name is None
+                        else (name, TIMEFRAMES[name].seconds if TIMEFRAMES[name].fixed else 0)
+                    )
+                    timeframes[tf_raw] = tfw
+                if ts_raw in stamps:
+                    epoch = stamps[ts_raw]
                 else:
                     try:
-                        tf = canonical(tkey[1])
-                        hit = None if tf is None else (floor_epoch(int(parse_ts(tkey[0], now) // 1), tf), tf)
-                    except (ItemError, TypeError):
-                        hit = None
-                    buckets[tkey] = hit
-                if hit is not None:
+                        epoch = int(parse_ts(ts_raw, now) // 1)
+                    except ItemError:
+                        epoch = None
+                    stamps[ts_raw] = epoch
+                if tfw is not None and epoch is not None:
                     symbols_ok.add(sym)
-                    fast = (hit[0], sym, hit[1], o, h, lo, c, vol, spread, None)
+                    tf, width = tfw
+                    bucket = epoch - epoch % width if width else floor_epoch(epoch, tf)
+                    key = (sym, tf, bucket)
+                    if key not in index:  # the common case, inlined: a new bar
+                        index[key] = len(b_symbol)
+                        b_symbol.append(sym)
+                        b_tf.append(tf)
+                        b_ts.append(bucket)
+                        b_open.append(o)
+                        b_high.append(h)
+                        b_low.append(lo)
+                        b_close.append(c)
+                        b_volume.append(vol)
+                        b_spread.append(spread)
+                        b_real.append(None)
+                        continue
+                    fast = (bucket, sym, tf, o, h, lo, c, vol, spread, None)
         if fast is None:
             try:
                 fast = _slow_candle(item, now)
