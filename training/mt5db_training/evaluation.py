@@ -209,7 +209,9 @@ def _backtest_reasons(bt: dict[str, dict[str, Any]], model: str) -> list[str]:
             f"net expectancy {b['mean_net_pips']:.2f} pips over {int(b['trades'])} trades (needs > 0 over >= 200)"
         )
     if b["total_net_pips_ci95"][0] <= 0:
-        reasons.append(f"net pips 95% CI {[round(v) for v in b['total_net_pips_ci95']]} includes 0")
+        reasons.append(
+            f"net pips 95% CI {[round(v) for v in b['total_net_pips_ci95']]}: lower bound not above 0"
+        )
     if b["folds_positive_share"] < 0.6:
         reasons.append(f"net pips positive in {b['folds_positive_share']:.0%} of folds (needs >= 60%)")
     for other in ("always_long", "always_short"):

@@ -13,6 +13,7 @@ from mt5db_training.models.informer import (
     AttentionLayer,
     DataEmbedding,
     DistillingLayer,
+    EncoderStack,
     FullAttention,
     Informer,
     InformerClassifier,
@@ -110,6 +111,15 @@ def test_encoder_output_len_matches_distilling() -> None:
     cfg = InformerConfig(seq_len=96, e_layers=3)
     assert encoder_output_len(cfg) == 24
     assert encoder_output_len(InformerConfig(seq_len=96, e_layers=3, distil=False)) == 96
+
+
+def test_encoder_stack_concatenates_replicas_on_halved_inputs() -> None:
+    cfg = InformerConfig(seq_len=96, d_model=32, n_heads=4, d_ff=64, s_layers=(3, 2, 1), attn="prob")
+    stack = EncoderStack(cfg, seed=0).eval()
+    # replica i sees the last 96/2^i steps and distils (n_i − 1) times: 96→24, 48→24, 24→24
+    assert stack(torch.randn(2, 96, 32)).shape == (2, 72, 32)
+    model = Informer(InformerConfig(**{**TINY.__dict__, "seq_len": 96, "s_layers": (3, 2, 1)})).eval()
+    assert model(*batch(model.cfg)).shape == (3, TINY.pred_len, TINY.c_out)
 
 
 def test_decoder_input_is_start_token_then_zeros() -> None:

@@ -34,7 +34,7 @@ def test_split_borders_are_the_papers() -> None:
     assert split_borders(96) == {"train": (0, 8640), "val": (8544, 11520), "test": (11424, 14400)}
 
 
-@pytest.mark.parametrize("features", ["M", "S"])
+@pytest.mark.parametrize("features", ["M", "S", "MS"])
 def test_tiny_paper_run_prints_json_with_repeat_baseline(
     features: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,3 +65,4 @@ def test_tiny_paper_run_prints_json_with_repeat_baseline(
     assert result["repeat"]["mae"] == pytest.approx(mae, rel=1e-6)
     assert result["test_windows"] == 14400 - 11520 - 12 + 1
     assert result["config"]["c_out"] == (7 if features == "M" else 1)
+    assert result["config"]["enc_in"] == (1 if features == "S" else 7)
