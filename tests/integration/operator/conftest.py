@@ -38,6 +38,11 @@ def install_crds(kube: Kube, docs: list[dict[str, Any]]) -> None:
             return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
 
         wait_for(established, 30, f"CRD {name} established")
+        # Established is not yet served by discovery, which is what the operator asks.
+        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served"))
+        wait_for(lambda g=group, v=version, p=plural: p in (kube.resources_of(f"{g}/{v}") or set()),
+                 30, f"{group}/{version} {plural} in discovery")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
