@@ -76,6 +76,7 @@ class Cond:
     READY: Final = "Ready"
     SECRETS_READY: Final = "SecretsReady"
     DATABASE_READY: Final = "DatabaseReady"
+    DB_VERSION_SUPPORTED: Final = "DatabaseVersionSupported"
     MIGRATIONS_COMPLETE: Final = "MigrationsComplete"
     API_READY: Final = "ApiReady"
     MONITORING_READY: Final = "MonitoringReady"
@@ -120,3 +121,4 @@ class Reason:
     BACKUP_SUCCEEDED: Final = "BackupSucceeded"
     BACKUP_FAILED: Final = "BackupFailed"
     APPLY_FAILED: Final = "ApplyFailed"
+    UNSUPPORTED_VERSION_CHANGE: Final = "UnsupportedVersionChange"

@@ -243,9 +243,16 @@ class Reconciler:
         # Database
         if stack.database_managed():
             self._apply(body, ts.build_db_service(stack))
-            sts = self._apply(body, self._statefulset_keeping_claims(body, stack))
+            desired_sts, refusal = self._statefulset_keeping_claims(body, stack)
+            sts = self._apply(body, desired_sts)
             self._apply(body, ts.build_db_network_policy(stack))
             db_cond = statefulset_condition(sts)
+            if refusal:
+                parts.append(
+                    Condition(Cond.DB_VERSION_SUPPORTED, False, Reason.UNSUPPORTED_VERSION_CHANGE, refusal)
+                )
+            else:
+                parts.append(Condition(Cond.DB_VERSION_SUPPORTED, True, Reason.APPLIED, stack.database.image))
             sts_status = (sts or {}).get("status") or {}
             db_summary = f"{int(sts_status.get('readyReplicas') or 0)}/1"
         else:
@@ -310,8 +317,11 @@ class Reconciler:
         upgrading = rolling_out(dep, sts) or migrating
         return parts, {"db": db_summary, "api": api_summary, "_upgrading": upgrading}
 
-    def _statefulset_keeping_claims(self, body: Any, stack: TradingStackSpec) -> dict[str, Any]:
-        """The desired StatefulSet, with the live claim size: volumeClaimTemplates are immutable.
+    def _statefulset_keeping_claims(
+        self, body: Any, stack: TradingStackSpec
+    ) -> tuple[dict[str, Any], str | None]:
+        """The desired StatefulSet with the live claim size (volumeClaimTemplates are immutable)
+        and the live image when the wanted one is a refused version change (and why).
 
         `storage.size` may only grow (CEL); growth is applied to the existing claim instead,
         which the storage class must allow (allowVolumeExpansion).
@@ -321,7 +331,12 @@ class Reconciler:
         desired = ts.build_db_statefulset(stack)
         live = self.kube.get("apps/v1", "StatefulSet", stack.namespace, stack.db_name())
         if live is None:
-            return desired
+            return desired, None
+        live_image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+        refusal = ts.refused_db_image_change(live_image, stack.database.image)
+        if refusal:
+            # Keep running the current image; say why in DatabaseVersionSupported.
+            desired["spec"]["template"]["spec"]["containers"][0]["image"] = live_image
         live_size = live["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
         desired["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = live_size
         claim = f"data-{stack.db_name()}-0"
@@ -342,7 +357,7 @@ class Reconciler:
                     reason="StorageExpansionRequested",
                     message=f"{claim}: {have} -> {want}",
                 )
-        return desired
+        return desired, refusal
 
     def _scale(self, stack: TradingStackSpec, replicas: int) -> dict[str, Any] | None:
         """Set replicas through /scale as the bootstrap manager (never part of our applies)."""

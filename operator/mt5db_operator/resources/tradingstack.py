@@ -7,6 +7,7 @@ byte. Random values (passwords, the first API key) are generated once by
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mt5db_operator import constants as c
@@ -84,6 +85,30 @@ def build_api_key_hash_secret(stack: TradingStackSpec, key_id: str, key_hash: st
 
 
 # -- Database -----------------------------------------------------------------------------------
+
+
+_PG = re.compile(r"pg(\d+)")
+_TS = re.compile(r"ts(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def refused_db_image_change(live_image: str, wanted_image: str) -> str | None:
+    """Why switching the database image in place is refused, or None when it is allowed.
+
+    A PostgreSQL major change needs pg_upgrade (or dump/restore into a new stack), and a
+    TimescaleDB downgrade breaks the catalog: neither may happen by editing an image tag.
+    Tags that carry no `pgNN`/`tsX.Y.Z` (digests, custom builds) are not judged.
+    """
+    old_tag, new_tag = live_image.rsplit(":", 1)[-1], wanted_image.rsplit(":", 1)[-1]
+    old_pg, new_pg = _PG.search(old_tag), _PG.search(new_tag)
+    if old_pg and new_pg and old_pg.group(1) != new_pg.group(1):
+        return f"PostgreSQL major {old_pg.group(1)} -> {new_pg.group(1)} needs an explicit upgrade"
+    old_ts, new_ts = _TS.search(old_tag), _TS.search(new_tag)
+    if old_ts and new_ts:
+        before = tuple(int(x or 0) for x in old_ts.groups())
+        after = tuple(int(x or 0) for x in new_ts.groups())
+        if after < before:
+            return f"TimescaleDB downgrade {'.'.join(map(str, before))} -> {'.'.join(map(str, after))} is refused"
+    return None
 
 
 def build_db_service(stack: TradingStackSpec) -> dict[str, Any]:

@@ -207,6 +207,47 @@ def test_drift_is_corrected_and_image_change_rolls_the_api(
         "never regenerated"
     )
 
+    # A PostgreSQL major change by image tag is refused with a condition; the DB keeps its image.
+    def db_image() -> str:
+        sts = admin.get("apps/v1", "StatefulSet", namespace, "drift-db")
+        return str(sts["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    before = db_image()
+    admin.call(
+        "PATCH", f"/apis/mt5db.io/v1alpha1/namespaces/{namespace}/tradingstacks/drift",
+        body={"spec": {"database": {"image": "timescale/timescaledb-ha:pg17.2-ts2.17.2-all"}}},
+        content_type="application/merge-patch+json",
+    )  # fmt: skip
+    refused = wait_for(
+        lambda: (c := condition(stack_status(admin, namespace, "drift"), "DatabaseVersionSupported"))
+        and c["status"] == "False" and c,
+        20, "DatabaseVersionSupported=False",
+    )  # fmt: skip
+    assert refused["reason"] == "UnsupportedVersionChange" and "major 16 -> 17" in refused["message"]
+    assert db_image() == before
+
+    # Growing storage keeps the StatefulSet's (immutable) claim template and never fails the apply;
+    # a rate-limit change (in the migration Job's env) gets a new Job instead of an immutable-field error.
+    migrate_before = {j["metadata"]["name"] for j in admin.list("batch/v1", "Job", namespace)}
+    admin.call(
+        "PATCH", f"/apis/mt5db.io/v1alpha1/namespaces/{namespace}/tradingstacks/drift",
+        body={"spec": {"database": {"storage": {"size": "40Gi"}}, "api": {"rateLimit": {"burst": 300}}}},
+        content_type="application/merge-patch+json",
+    )  # fmt: skip
+    generation = admin.get("mt5db.io/v1alpha1", "TradingStack", namespace, "drift")["metadata"]["generation"]
+    status = wait_for(
+        lambda: (s := stack_status(admin, namespace, "drift")).get("observedGeneration") == generation and s,
+        20, "new generation observed",
+    )  # fmt: skip
+    assert "ApplyFailed" not in {c["reason"] for c in status["conditions"]}, status
+    sts = admin.get("apps/v1", "StatefulSet", namespace, "drift-db")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    wait_for(
+        lambda: (names := {j["metadata"]["name"] for j in admin.list("batch/v1", "Job", namespace)})
+        and len(names) == 1 and names.isdisjoint(migrate_before),
+        20, "migration Job replaced",
+    )  # fmt: skip
+
 
 def test_suspend_scales_api_to_zero_and_keeps_the_database(
     operator: EmbeddedOperator, admin: Kube, namespace: str

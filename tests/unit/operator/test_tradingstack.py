@@ -138,3 +138,15 @@ def test_secrets_shape_passwords_they_are_given() -> None:
     hashed = ts.build_api_key_hash_secret(s, "abcd1234", "f" * 64)
     assert key["stringData"]["api-key"] == "mt5_abcd1234_xyz"
     assert "api-key" not in hashed["stringData"] and hashed["stringData"]["key-hash"] == "f" * 64
+
+
+def test_database_image_changes_that_are_refused() -> None:
+    base = "timescale/timescaledb-ha:pg16.6-ts2.17.2-all"
+    assert ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg16.8-ts2.18.0-all") is None
+    assert "major 16 -> 17" in (
+        ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg17.2-ts2.17.2-all") or ""
+    )
+    assert "downgrade 2.17.2 -> 2.16.1" in (
+        ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg16.6-ts2.16.1") or ""
+    )
+    assert ts.refused_db_image_change(base, "registry/custom@sha256:" + "a" * 64) is None
