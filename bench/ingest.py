@@ -320,7 +320,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for the API (default 1)")
-    parser.add_argument("--pool", type=int, default=8, help="asyncpg pool max size per worker (default 8)")
+    parser.add_argument(
+        "--pool", type=int, default=16, help="asyncpg pool max size per worker (default 16: one per client)"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's request count")
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync on")
     args = parser.parse_args()

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # the requests arriving meanwhile (at most `coalesce_max_inflight` statements at a time; an
     # idle server flushes at once). 0 = every request runs its own statement.
     coalesce_max_items: int = Field(default=64, ge=0)
-    coalesce_max_inflight: int = Field(default=2, ge=1)
+    coalesce_max_inflight: int = Field(default=1, ge=1)
 
     # Ticks: recompute the M1 candle of every touched minute from all its ticks.
     derive_m1_from_ticks: bool = False
