@@ -86,6 +86,7 @@ def kuberay_crds(admin: Kube, mt5db_crds: Any) -> Iterator[None]:
     remove_crds(admin, docs)
 
 
+@pytest.mark.prometheus
 def test_monitoring_objects_with_prometheus_operator_crds(
     prometheus_crds: None, operator: EmbeddedOperator, admin: Kube, namespace: str,
     prometheus: LocalPrometheus, tmp_path: Path,

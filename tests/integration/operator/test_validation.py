@@ -60,6 +60,11 @@ CREATE_CASES = [
     ("trainingrun.yaml", "spec.backend", "spark", 'Unsupported value: "spark"'),
     ("backuppolicy.yaml", "spec.schedule", "0 0 3 * * *", "spec.schedule: Invalid value"),
     ("backuppolicy.yaml", "spec.schedule", "every night", "spec.schedule: Invalid value"),
+    ("trainingrun.yaml", "spec.resources.cpu", "two", "resources.cpu must be a quantity"),
+    ("trainingrun.yaml", "spec.resources.memory", "4 gigs", "resources.memory must be a quantity"),
+    ("trainingrun.yaml", "spec.activeDeadlineSeconds", 10, "should be greater than or equal to 60"),
+    ("trainingrun.yaml", "spec.image", "reg/train:latest", "image must be pinned"),
+    ("backuppolicy.yaml", "spec.destination.pvc.size", "big", "destination.pvc.size must be a quantity"),
     ("backuppolicy.yaml", "spec.retention.keepLast", 0, "should be greater than or equal to 1"),
     ("backuppolicy.yaml", "spec.retention.maxAge", "0d", "spec.retention.maxAge: Invalid value"),
     ("backuppolicy.yaml", "spec.destination.s3", {"bucket": "bkt", "credentialsSecret": "s"},
@@ -103,6 +108,19 @@ def test_transition_rules_refuse_shrinking_storage_and_changing_its_class(
         "PATCH", f"/apis/{GV}/namespaces/{namespace}/tradingstacks/trading",
         body={"spec": {"database": {"storage": {"size": "40Gi"}}}}, content_type="application/merge-patch+json",
     )  # fmt: skip
+
+
+def test_external_database_secret_is_immutable(mt5db_crds: Any, admin: Kube, namespace: str) -> None:
+    body = _example("tradingstack-external-db.yaml")
+    body["metadata"]["namespace"] = namespace
+    admin.create(body)
+    assert "database.external.secretName is immutable" in _patch(
+        admin,
+        namespace,
+        "tradingstacks",
+        "trading-external",
+        {"database": {"external": {"secretName": "other"}}},
+    )
 
 
 def test_training_run_spec_is_immutable(mt5db_crds: Any, admin: Kube, namespace: str) -> None:
