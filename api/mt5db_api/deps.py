@@ -99,7 +99,7 @@ class KeyCache:
 
 
 class InsertGate:
-    """When to try the optimistic plain INSERT for a large batch (per process).
+    """When to try the optimistic binary COPY for a large batch (per process).
 
     After a fallback (the batch held existing keys) the next `pause` large batches go straight to
     the merge statement, so duplicate-heavy traffic (a second replay) does not pay twice.

@@ -61,7 +61,7 @@ class ApiMetrics:
         self.duplicates = Counter("ingest_duplicates", "Candles that changed nothing (resends)", registry=r)
         self.rejected = Counter("ingest_rejected", "Items rejected by validation", ["reason"], registry=r)
         self.optimistic_fallbacks = Counter(
-            "ingest_optimistic_fallbacks", "Large batches whose plain INSERT hit existing keys", registry=r
+            "ingest_optimistic_fallbacks", "Large batches whose optimistic COPY hit existing keys", registry=r
         )
         self.statements = Counter(
             "ingest_db_statements", "Candle upsert statements by path (coalesced = shared by requests)",

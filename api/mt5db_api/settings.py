@@ -44,10 +44,10 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(default=50.0, ge=0)
     rate_limit_burst: float = Field(default=200.0, ge=1)
 
-    # Batches of at least this many distinct candles are first tried as a plain INSERT (replays and
-    # back-fills are almost all new bars; ~30% less database work than ON CONFLICT); a unique
-    # violation falls back to the merge and pauses the optimistic try for the next 100 large
-    # batches. 0 = always merge directly.
+    # Batches of at least this many distinct candles are first written with binary COPY (replays
+    # and back-fills are almost all new bars; the cheapest write there is); a unique violation
+    # falls back to the merge and pauses the optimistic try for the next 100 large batches.
+    # 0 = always merge directly.
     optimistic_insert_min_items: int = Field(default=64, ge=0)
 
     # Group commit: requests with at most this many distinct candles share upsert statements with

@@ -233,11 +233,11 @@ def _batch(start: int, n: int) -> bytes:
     return orjson.dumps({"items": items})
 
 
-def test_large_batches_try_a_plain_insert_and_fall_back_to_the_merge(api_factory):
+def test_large_batches_try_a_copy_and_fall_back_to_the_merge(api_factory):
     env = api_factory(rate_limit_per_s=0, optimistic_insert_min_items=64)
     c = env.client()
     assert c.post("/ingest", _batch(0, 100)).body == counts(100, inserted=100)
-    # Same keys again: the plain INSERT hits a unique violation; the merge answers, nothing is lost.
+    # Same keys again: the optimistic COPY hits a unique violation; the merge answers, nothing is lost.
     assert c.post("/ingest", _batch(0, 100)).body == counts(100, duplicates=100)
     assert c.post("/ingest", _batch(50, 100)).body == counts(100, inserted=50, duplicates=50)
     changed = _batch(100, 100).replace(b'"volume":41', b'"volume":99')
