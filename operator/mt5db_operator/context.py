@@ -19,6 +19,7 @@ class Options:
 
     resync_seconds: float = 60.0  # drift-correction timer (>= 60 s in production)
     discovery_ttl_seconds: float = 15.0
+    run_poll_seconds: float = 15.0  # active TrainingRuns re-read their RayJob/Job this often
     settle_seconds: float = 0.0
 
 

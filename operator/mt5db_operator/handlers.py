@@ -32,10 +32,11 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io", "v1", "ingresses"),
     ("networking.k8s.io", "v1", "networkpolicies"),
-    ("monitoring.coreos.com", "v1", "servicemonitors"),
-    ("monitoring.coreos.com", "v1", "prometheusrules"),
-    ("ray.io", "v1", "rayjobs"),
 )
+# Children of *optional* CRDs (ServiceMonitor, PrometheusRule, RayJob) are deliberately not
+# watched: when such a CRD is removed while Kopf runs, a watcher's re-list gets 404 and Kopf's
+# orchestrator re-raises it, stopping the whole operator (seen in our tests with Kopf 1.45).
+# The resync timer re-applies them instead, and active TrainingRuns poll their RayJob.
 # Kinds whose *status* feeds an owner's status: every change of theirs matters.
 STATUS_CHILDREN = {"statefulsets", "deployments", "jobs", "rayjobs", "cronjobs"}
 
@@ -133,6 +134,14 @@ def _register_kind(registry: kopf.OperatorRegistry, plural: str, kind: str, opti
         registry=registry, id=f"{plural}-resync",
         interval=options.resync_seconds, initial_delay=options.resync_seconds,
     )(resync)  # fmt: skip
+    if kind == c.KIND_RUN:
+        # RayJob status is not watched (see CHILD_RESOURCES): poll active runs more often.
+        kopf.timer(
+            c.GROUP, c.VERSION, plural,
+            registry=registry, id=f"{plural}-poll",
+            interval=min(options.run_poll_seconds, options.resync_seconds),
+            when=lambda status, **_: (status or {}).get("phase") not in ("Succeeded", "Failed"),
+        )(resync)  # fmt: skip
     # optional=True: no finalizer; children go by ownerReference GC, nothing external to clean.
     kopf.on.delete(c.GROUP, c.VERSION, plural, registry=registry, id=f"{plural}-forget", optional=True)(
         deleted

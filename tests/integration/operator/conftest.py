@@ -64,7 +64,7 @@ def operator(kube: ControlPlane, mt5db_crds: list[dict[str, Any]]) -> Iterator[E
     op = EmbeddedOperator(
         namespaces=["t-*"],
         kubeconfig=str(kube.kubeconfig),
-        options=Options(resync_seconds=3.0, discovery_ttl_seconds=1.0),
+        options=Options(resync_seconds=3.0, discovery_ttl_seconds=1.0, run_poll_seconds=2.0),
     ).start()
     print(f"operator started in {time.monotonic() - started:.1f}s")
     yield op
