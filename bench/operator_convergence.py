@@ -6,10 +6,7 @@ stacks applied one after another), the time for 100 TradingStacks applied at onc
 until all 100 are Ready after the benchmark plays kubelet for their pods, and the operator's
 RSS. The operator runs as a separate `mt5db operator` process so its RSS is its own.
 
-    .venv/bin/python -P bench/operator.py [--stacks 100] [--latency-stacks 20] [--ready]
-
-`-P` keeps the script's directory off sys.path: this file is named like the standard library's
-`operator` module, which would otherwise shadow it.
+    .venv/bin/python bench/operator_convergence.py [--stacks 100] [--latency-stacks 20] [--ready]
 """
 
 from __future__ import annotations
