@@ -10,7 +10,11 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from mt5db_core import apikeys
 
 
 def _db_url(args: argparse.Namespace) -> str | None:
@@ -39,10 +43,18 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("migrate", help="create or upgrade the schema (idempotent, lock-protected)")
     _add_db(p)
-    p.add_argument("--retention-days", type=int, default=None, help="TimescaleDB retention (default: off)")
     p.add_argument(
-        "--compress-after-days", type=int, default=None, help="TimescaleDB compression (default: off)"
-    )
+        "--retention-days", type=int, default=None,
+        help="TimescaleDB retention (default: $MT5DB_RETENTION_DAYS, else off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--compress-after-days", type=int, default=None,
+        help="TimescaleDB compression (default: $MT5DB_COMPRESS_AFTER_DAYS unless $MT5DB_COMPRESSION=false, else off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--training-window-days", type=int, default=None,
+        help="refuse a retention shorter than this (default: $MT5DB_TRAINING_WINDOW_DAYS)",
+    )  # fmt: skip
     p.add_argument("--no-timescale", action="store_true", help="plain PostgreSQL even if TimescaleDB exists")
     p.set_defaults(handler=_migrate)
 
@@ -108,17 +120,30 @@ def _migrate(args: argparse.Namespace) -> int:
     if not url:
         return 2
 
+    try:
+        options = migrate_options(args, os.environ)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
     async def run() -> int:
+        from mt5db_api.db import api_keys
         from mt5db_api.db.migrations import migrate
 
         conn = await _connect(url)
         try:
             report = await migrate(
                 conn,
-                retention_days=args.retention_days,
-                compress_after_days=args.compress_after_days,
+                retention_days=options.retention_days,
+                compress_after_days=options.compress_after_days,
                 use_timescale=False if args.no_timescale else None,
             )
+            if options.bootstrap_key is not None:
+                key_id, key_hash, scopes = options.bootstrap_key
+                new = await api_keys.register_key_hash(
+                    conn, key_id=key_id, name=f"bootstrap-{key_id}", key_hash=key_hash, scopes=scopes
+                )
+                print(f"bootstrap key {key_id}: {'registered' if new else 'already registered'}")
         finally:
             await conn.close()
         applied = ",".join(map(str, report.applied)) or "none"
@@ -130,6 +155,50 @@ def _migrate(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    retention_days: int | None
+    compress_after_days: int | None
+    bootstrap_key: tuple[str, str, list[str]] | None  # (key id, sha256 hash, scopes)
+
+
+def migrate_options(args: argparse.Namespace, env: Mapping[str, str]) -> MigrateOptions:
+    """Flags first, then the environment the operator's migration Job sets (TradingStack spec):
+    retention/compression, the training window retention may not undercut, and the first API
+    key's id + hash + scopes (the key itself never reaches this process)."""
+
+    def number(flag: int | None, name: str) -> int | None:
+        if flag is not None:
+            return flag
+        raw = env.get(name, "").strip()
+        if not raw:
+            return None
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"${name} must be a positive integer, got {raw!r}")
+        return int(raw)
+
+    retention = number(args.retention_days, "MT5DB_RETENTION_DAYS")
+    compression_on = env.get("MT5DB_COMPRESSION", "true").strip().lower() != "false"
+    compress = args.compress_after_days
+    if compress is None and compression_on:
+        compress = number(None, "MT5DB_COMPRESS_AFTER_DAYS")
+    window = number(args.training_window_days, "MT5DB_TRAINING_WINDOW_DAYS")
+    if retention is not None and window is not None and retention < window:
+        raise ValueError(
+            f"retention of {retention} days would delete training data (training window {window} days)"
+        )
+    bootstrap = None
+    key_id, key_hash = env.get("MT5DB_BOOTSTRAP_KEY_ID", ""), env.get("MT5DB_BOOTSTRAP_KEY_HASH", "")
+    if key_id or key_hash:
+        if not (
+            len(key_id) == 8 and len(key_hash) == 64 and all(ch in "0123456789abcdef" for ch in key_hash)
+        ):
+            raise ValueError("$MT5DB_BOOTSTRAP_KEY_ID/_HASH must be an 8-char id and a sha256 hex digest")
+        scopes = apikeys.parse_scopes(env.get("MT5DB_BOOTSTRAP_KEY_SCOPES", "ingest,read"))
+        bootstrap = (key_id, key_hash, sorted(scopes))
+    return MigrateOptions(retention, compress, bootstrap)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -13,6 +13,16 @@ async def insert_key(conn: Any, *, key_id: str, name: str, key_hash: str, scopes
     )  # fmt: skip
 
 
+async def register_key_hash(conn: Any, *, key_id: str, name: str, key_hash: str, scopes: list[str]) -> bool:
+    """Store a key generated elsewhere (the operator's first key) unless its id exists; True if new."""
+    result: str = await conn.execute(
+        "INSERT INTO api_keys (key_id, name, key_hash, scopes) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (key_id) DO NOTHING",
+        key_id, name, key_hash, scopes,
+    )  # fmt: skip
+    return result.endswith(" 1")
+
+
 async def get_key(conn: Any, *, key_id: str, command_timeout: float | None = None) -> Any:
     """The row of a key id (hash, scopes, revoked_at), or None."""
     return await conn.fetchrow(

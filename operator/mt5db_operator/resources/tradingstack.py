@@ -37,6 +37,10 @@ DB_READONLY = "mt5db_readonly"
 # -- Secrets ------------------------------------------------------------------------------------
 
 
+# What an EA needs (post candles/ticks, read, poll signals): not admin, which manages keys.
+EA_KEY_SCOPES = "ingest,read,signals"
+
+
 def build_db_credentials_secret(stack: TradingStackSpec, passwords: dict[str, str]) -> dict[str, Any]:
     """Owner, read-only and superuser credentials plus a ready DSN (`uri`) for every client."""
     host = stack.db_host()
@@ -80,7 +84,7 @@ def build_api_key_hash_secret(stack: TradingStackSpec, key_id: str, key_hash: st
         "kind": "Secret",
         "metadata": meta(stack.api_key_hash_secret(), stack.namespace, labels(stack.name, "api-key")),
         "type": "Opaque",
-        "stringData": {"key-id": key_id, "key-hash": key_hash, "scopes": "ingest,read,signals,admin"},
+        "stringData": {"key-id": key_id, "key-hash": key_hash, "scopes": EA_KEY_SCOPES},
     }
 
 
