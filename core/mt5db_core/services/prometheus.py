@@ -89,13 +89,18 @@ class LocalPrometheus:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
             pass
 
-    def scrape(self, job: str, port: int, path: str = "/metrics", host: str = "127.0.0.1") -> None:
-        """Point a scrape job at a local port and reload."""
-        self.jobs[job] = {
-            "job_name": job,
-            "metrics_path": path,
-            "static_configs": [{"targets": [f"{host}:{port}"]}],
-        }
+    def scrape(
+        self,
+        job: str,
+        port: int,
+        path: str = "/metrics",
+        host: str = "127.0.0.1",
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """Point a scrape job at a local port and reload; `labels` are attached to the target
+        (e.g. the `namespace` a ServiceMonitor-discovered target would carry)."""
+        target: dict[str, Any] = {"targets": [f"{host}:{port}"], "labels": labels or {}}
+        self.jobs[job] = {"job_name": job, "metrics_path": path, "static_configs": [target]}
         self.reload()
 
     def load_rules(self, *paths: Path) -> None:
