@@ -10,12 +10,27 @@ imported inside the handlers only.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
+
+MODEL_ALIASES = {"randomForest": "rf"}  # the TrainingRun's spec.model.type spelling
+
+
+def _model(value: str) -> str:
+    return MODEL_ALIASES.get(value, value)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of a training run (shared by `mt5db train` and `python -m mt5db_training.ray_entry`)."""
-    p.add_argument("--model", choices=["rf", "informer"], default="rf", help="algorithm (default rf)")
+    """Options of a training run (shared by `mt5db train` and `python -m mt5db_training.ray_entry`).
+
+    Also accepts what the operator's TrainingRun passes (`--model randomForest`, `--symbols A`,
+    `--promote`) and reads `MT5DB_DATABASE_URL` (set from the stack's Secret in its pods) when
+    `--database-url` is not given.
+    """
+    p.add_argument(
+        "--model", type=_model, choices=["rf", "informer"], default="rf", help="algorithm (default rf)"
+    )
     p.add_argument(
         "--config",
         choices=["simple", "advanced", "grid"],
@@ -27,10 +42,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("data")
     src.add_argument("--csv", default=None, help="MT5 history export (Date,Time,Open,High,Low,Close,Volume)")
     src.add_argument(
-        "--database-url", default=None, help="PostgreSQL DSN: read market_data and register the version"
+        "--database-url",
+        default=os.environ.get("MT5DB_DATABASE_URL") or None,
+        help="PostgreSQL DSN: read market_data and register the version (default $MT5DB_DATABASE_URL)",
     )
     src.add_argument("--registry-url", default=None, help="PostgreSQL DSN for model_versions only")
-    src.add_argument("--symbol", default=None)
+    src.add_argument("--symbol", "--symbols", dest="symbol", default=None, help="one symbol per run")
     src.add_argument("--timeframe", default=None)
     src.add_argument("--start", default=None, help="first ts (inclusive) read from market_data")
     src.add_argument("--end", default=None, help="last ts (exclusive) read from market_data")
@@ -57,6 +74,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     rf.add_argument("--min-samples-leaf", type=int, default=20)
     rf.add_argument("--n-jobs", type=int, default=2)
     rf.add_argument("--no-leakage-check", action="store_true", help="skip the shuffled-K-fold comparison")
+    p.add_argument(
+        "--promote",
+        choices=["never", "ifBetter", "always"],
+        default="never",
+        help="recorded only: every registered version stays a candidate (promotion is not implemented)",
+    )
     inf = p.add_argument_group("informer")
     inf.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     inf.add_argument(
@@ -70,6 +93,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=3,
         help="walk-forward folds for the Informer (the last N of --folds)",
     )
+
+
+def check_train_arguments(args: argparse.Namespace) -> str | None:
+    """What one run cannot do, as an error message (callers exit 2: a config error, which the
+    operator's Job does not retry); normalises `--symbols A` to `--symbol A`."""
+    if args.symbol and "," in args.symbol:
+        symbols = [s for s in args.symbol.split(",") if s]
+        if len(symbols) > 1:
+            return f"one symbol per training run, got {len(symbols)}: {args.symbol}"
+        args.symbol = symbols[0] if symbols else None
+    return None
 
 
 def add_paper_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,6 +141,10 @@ def _train(args: argparse.Namespace) -> int:
 
     from mt5db_training.runner import run_informer_command, run_rf_command
 
+    error = check_train_arguments(args)
+    if error:
+        print(f"mt5db train: error: {error}", file=sys.stderr)
+        return 2
     if args.run is None:
         args.run = f"{args.model}-{args.config}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     return run_rf_command(args) if args.model == "rf" else run_informer_command(args)

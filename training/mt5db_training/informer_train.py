@@ -361,9 +361,9 @@ def run_informer_report(args: argparse.Namespace) -> int:
         permutation_auc,
     )
     from mt5db_training.models.informer import time_features
-    from mt5db_training.registry import register_run, save_torch_artifact
+    from mt5db_training.registry import save_torch_artifact
     from mt5db_training.rf import fold_ranges, logistic_baseline, make_protocol
-    from mt5db_training.runner import base_report, build_dataset, finish
+    from mt5db_training.runner import base_report, build_dataset, finish, register_and_publish
 
     started = time.perf_counter()
     h = args.horizon
@@ -525,6 +525,4 @@ def run_informer_report(args: argparse.Namespace) -> int:
     report["seconds"] = round(time.perf_counter() - started, 1)
     path = finish(args, out, report, {h: oos}, {h: None})
     print(f"informer training throughput: {report['training']['samples_per_second']} samples/s")
-    if args.registry_url or args.database_url:
-        print(f"registered: {register_run(args.registry_url or args.database_url, report, path)}")
-    return 0
+    return register_and_publish(args, report, path)

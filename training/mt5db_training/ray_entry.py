@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mt5db_training.cli import add_train_arguments
+from mt5db_training.cli import add_train_arguments, check_train_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,8 +22,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.run:
         parser.error("--run NAME is required for a RayJob")
+    error = check_train_arguments(args)
+    if error:
+        parser.error(error)
     from mt5db_training.runner import run_informer_command, run_rf_command
 
+    # Exit status: 0; 2 config error; PUBLISH_FAILED_EXIT_CODE (3) when the run's artifacts and
+    # registry rows are written but its result could not be published for the operator.
     return run_rf_command(args) if args.model == "rf" else run_informer_command(args)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -144,12 +145,18 @@ async def insert_version(conn: Any, row: dict[str, Any]) -> int:
     return version
 
 
+def model_name(report: Mapping[str, Any], horizon: str | int) -> str:
+    """Registry name of one horizon's model, e.g. `rf_ret_h5_EURUSD_H1`."""
+    data = report["data"]
+    short = {"random_forest": "rf", "informer": "informer"}.get(report["algo"], report["algo"])
+    task = "ret" if report["task"] == "regression" else "dir"
+    return f"{short}_{task}_h{horizon}_{data['symbol']}_{data['timeframe']}"
+
+
 def rows_from_report(report: dict[str, Any], report_path: Path) -> list[dict[str, Any]]:
     """One registry row per horizon artifact of a report (metrics = the horizon block minus plots data)."""
     rows = []
     data = report["data"]
-    short = {"random_forest": "rf", "informer": "informer"}.get(report["algo"], report["algo"])
-    task = "ret" if report["task"] == "regression" else "dir"
     for h, art in report["artifacts"].items():
         block = report["horizons"][h]
         metrics = {
@@ -161,7 +168,7 @@ def rows_from_report(report: dict[str, Any], report_path: Path) -> list[dict[str
         metrics["configs_tried"] = report["configs_tried"]
         rows.append(
             {
-                "name": f"{short}_{task}_h{h}_{data['symbol']}_{data['timeframe']}",
+                "name": model_name(report, h),
                 "algo": report["algo"],
                 "task": report["task"],
                 "symbol": data["symbol"],

@@ -150,7 +150,7 @@ def finish(
 
 def run_rf_command(args: argparse.Namespace) -> int:
     """--model rf: three horizons, report, artifacts, optional registry."""
-    from mt5db_training.registry import register_run, save_sklearn_artifact
+    from mt5db_training.registry import save_sklearn_artifact
     from mt5db_training.rf import RFConfig, run_rf
 
     started = time.perf_counter()
@@ -178,10 +178,24 @@ def run_rf_command(args: argparse.Namespace) -> int:
     report["artifacts"] = artifacts
     report["seconds"] = round(time.perf_counter() - started, 1)
     path = finish(args, out, report, oos, {h: blocks[str(h)]["feature_importance"] for h in horizons})
+    return register_and_publish(args, report, path)
+
+
+def register_and_publish(args: argparse.Namespace, report: dict[str, Any], path: Path) -> int:
+    """Last step of both training commands: registry rows (with a database URL), then the result
+    for the operator (`<run>-result` ConfigMap when MT5DB_RESULT_CONFIGMAP is set in a pod).
+
+    Returns the command's exit status: 0, or publish.PUBLISH_FAILED_EXIT_CODE when the result
+    could not be published; the report, artifacts and registry rows are written before either.
+    """
+    from mt5db_training.publish import publish_run
+    from mt5db_training.registry import register_run
+
+    versions = None
     if args.registry_url or args.database_url:
         versions = register_run(args.registry_url or args.database_url, report, path)
         print(f"registered: {versions}")
-    return 0
+    return publish_run(report, path, versions)
 
 
 def run_informer_command(args: argparse.Namespace) -> int:
