@@ -304,6 +304,10 @@ class TrainingRunSpec:
         """Where the entrypoint leaves its result (metrics, model version) for the operator."""
         return f"{self.meta.name}-result"
 
+    def trainer_name(self) -> str:
+        """ServiceAccount, Role and RoleBinding of the run's pods (may write the result only)."""
+        return f"{self.meta.name}-trainer"
+
     def train_args(self) -> list[str]:
         """Arguments shared by the Ray entrypoint and `mt5db train` (one entrypoint, two launchers)."""
         args = [

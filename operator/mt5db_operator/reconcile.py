@@ -442,6 +442,9 @@ class Reconciler:
             # Finished runs are never resubmitted, even after the TTL removed the child.
             child = self.kube.get(child_version, child_kind, namespace, run.child_name())
         else:
+            # The pods' identity first: admission refuses a pod whose ServiceAccount is missing.
+            for access in tr.build_trainer_access(run):
+                self._apply(body, access)
             build = tr.build_rayjob if backend == "ray" else tr.build_job
             child = self._apply(body, build(run, stack))
             if old.get("backend") is None:

@@ -8,6 +8,7 @@ from mt5db_operator import constants as c
 from mt5db_operator.models import TradingStackSpec, TrainingRunSpec
 from mt5db_operator.resources.common import (
     container_security_context,
+    labels,
     meta,
     pod_security_context,
     secret_env,
@@ -17,6 +18,13 @@ from mt5db_operator.resources.tradingstack import db_client_labels
 
 TRAINING_UID = 1000  # the Ray base images' `ray` user
 CONFIG_ERROR_EXIT_CODE = 2  # argparse/config errors: retrying cannot help
+# The training command wrote its artifacts and registry rows but could not publish its result
+# (mt5db_training.publish.PUBLISH_FAILED_EXIT_CODE): retrying would retrain and register again.
+PUBLISH_FAILED_EXIT_CODE = 3
+RBAC_GROUP_VERSION = "rbac.authorization.k8s.io/v1"
+# What the run's pods may do with the API: write their own result ConfigMap, nothing else.
+# No `create`: RBAC cannot restrict create by name, so the operator creates the ConfigMap.
+RESULT_VERBS = ("get", "update", "patch")
 
 
 def _labels(run: TrainingRunSpec) -> dict[str, str]:
@@ -39,10 +47,76 @@ def _limits(run: TrainingRunSpec) -> dict[str, Any]:
     return {"requests": {"cpu": run.cpu, "memory": run.memory}, "limits": limits}
 
 
-def _ray_pod(run: TrainingRunSpec, stack: TradingStackSpec, name: str) -> dict[str, Any]:
+def _trainer_labels(run: TrainingRunSpec) -> dict[str, str]:
+    return labels(run.stack, "training") | {c.LABEL_RUN: run.name}
+
+
+def build_trainer_service_account(run: TrainingRunSpec) -> dict[str, Any]:
+    """The identity of the run's pods (`<run>-trainer`); its Role is `build_trainer_role`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta(run.trainer_name(), run.meta.namespace, _trainer_labels(run)),
+        # Pods opt in (only the pod that runs the entrypoint mounts a token).
+        "automountServiceAccountToken": False,
+    }
+
+
+def build_trainer_role(run: TrainingRunSpec) -> dict[str, Any]:
+    """get/update/patch on the ConfigMap `<run>-result` only (resourceNames), nothing else."""
+    return {
+        "apiVersion": RBAC_GROUP_VERSION,
+        "kind": "Role",
+        "metadata": meta(run.trainer_name(), run.meta.namespace, _trainer_labels(run)),
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": [run.result_configmap()],
+                "verbs": list(RESULT_VERBS),
+            }
+        ],
+    }
+
+
+def build_trainer_role_binding(run: TrainingRunSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": RBAC_GROUP_VERSION,
+        "kind": "RoleBinding",
+        "metadata": meta(run.trainer_name(), run.meta.namespace, _trainer_labels(run)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": run.trainer_name()},
+        "subjects": [{"kind": "ServiceAccount", "name": run.trainer_name(), "namespace": run.meta.namespace}],
+    }
+
+
+def build_result_configmap(run: TrainingRunSpec) -> dict[str, Any]:
+    """The (empty) `<run>-result` ConfigMap, created and owned by the operator so that it goes
+    with the run; the entrypoint fills `data["result.json"]` (a field this apply never sets)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(run.result_configmap(), run.meta.namespace, _trainer_labels(run)),
+    }
+
+
+def build_trainer_access(run: TrainingRunSpec) -> list[dict[str, Any]]:
+    """Everything the run's pods need before they can be created, in apply order (a pod naming
+    a missing ServiceAccount is refused by admission)."""
+    return [
+        build_trainer_service_account(run),
+        build_trainer_role(run),
+        build_trainer_role_binding(run),
+        build_result_configmap(run),
+    ]
+
+
+def _ray_pod(run: TrainingRunSpec, stack: TradingStackSpec, name: str, *, token: bool) -> dict[str, Any]:
     return {
         "metadata": {"labels": _labels(run)},
         "spec": {
+            "serviceAccountName": run.trainer_name(),
+            # The entrypoint (driver) runs on the head: only it publishes the result.
+            "automountServiceAccountToken": token,
             "securityContext": pod_security_context(TRAINING_UID, fs_group=TRAINING_UID),
             "containers": [
                 {
@@ -66,6 +140,33 @@ def _ray_pod(run: TrainingRunSpec, stack: TradingStackSpec, name: str) -> dict[s
     }
 
 
+def _submitter_pod(run: TrainingRunSpec) -> dict[str, Any]:
+    """KubeRay's default submitter (head image, 1 CPU / 1Gi, `ray job submit` filled in because
+    `command` is empty), plus our identity and hardening; it talks only to the head's dashboard."""
+    return {
+        "metadata": {"labels": _labels(run)},
+        "spec": {
+            "restartPolicy": "Never",
+            "serviceAccountName": run.trainer_name(),
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security_context(TRAINING_UID, fs_group=TRAINING_UID),
+            "containers": [
+                {
+                    "name": "ray-job-submitter",
+                    "image": run.image,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "200Mi"},
+                        "limits": {"cpu": "1", "memory": "1Gi"},
+                    },
+                    "securityContext": container_security_context(),
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                }
+            ],
+            "volumes": [tmp_volume(size="256Mi")],
+        },
+    }
+
+
 def ray_entrypoint(run: TrainingRunSpec) -> str:
     return " ".join(["python", "-m", "mt5db_training.ray_entry", *run.train_args()])
 
@@ -75,7 +176,7 @@ def build_rayjob(run: TrainingRunSpec, stack: TradingStackSpec) -> dict[str, Any
     workers = max(run.workers - 1, 0)
     cluster: dict[str, Any] = {
         "rayVersion": c.DEFAULT_RAY_VERSION,
-        "headGroupSpec": {"rayStartParams": {}, "template": _ray_pod(run, stack, "ray-head")},
+        "headGroupSpec": {"rayStartParams": {}, "template": _ray_pod(run, stack, "ray-head", token=True)},
         "workerGroupSpecs": [],
     }
     if workers:
@@ -86,7 +187,7 @@ def build_rayjob(run: TrainingRunSpec, stack: TradingStackSpec) -> dict[str, Any
                 "minReplicas": workers,
                 "maxReplicas": workers,
                 "rayStartParams": {},
-                "template": _ray_pod(run, stack, "ray-worker"),
+                "template": _ray_pod(run, stack, "ray-worker", token=False),
             }
         ]
     return {
@@ -99,6 +200,7 @@ def build_rayjob(run: TrainingRunSpec, stack: TradingStackSpec) -> dict[str, Any
             "ttlSecondsAfterFinished": run.ttl_seconds_after_finished,
             "activeDeadlineSeconds": run.active_deadline_seconds,
             "submitterConfig": {"backoffLimit": 2},
+            "submitterPodTemplate": _submitter_pod(run),
             "rayClusterSpec": cluster,
         },
     }
@@ -110,8 +212,9 @@ def build_job(run: TrainingRunSpec, stack: TradingStackSpec) -> dict[str, Any]:
         "metadata": {"labels": _labels(run)},
         "spec": {
             "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
+            "serviceAccountName": run.trainer_name(),
+            "automountServiceAccountToken": True,  # the entrypoint publishes `<run>-result`
+            "enableServiceLinks": False,  # KUBERNETES_SERVICE_HOST/PORT are set regardless
             "securityContext": pod_security_context(TRAINING_UID, fs_group=TRAINING_UID),
             "containers": [
                 {
@@ -150,7 +253,7 @@ def build_job(run: TrainingRunSpec, stack: TradingStackSpec) -> dict[str, Any]:
                         "onExitCodes": {
                             "containerName": "train",
                             "operator": "In",
-                            "values": [CONFIG_ERROR_EXIT_CODE],
+                            "values": [CONFIG_ERROR_EXIT_CODE, PUBLISH_FAILED_EXIT_CODE],
                         },
                     },
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},

@@ -34,3 +34,17 @@ def assert_hardened(pod_spec: dict[str, Any]) -> None:
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert not container["image"].endswith(":latest")
         assert ":" in container["image"].rsplit("/", 1)[-1]
+
+
+def assert_runs_as(pod_spec: dict[str, Any], service_account: str, *, token: bool) -> None:
+    """The pod runs under `service_account` and mounts an API token only where it must."""
+    assert pod_spec["serviceAccountName"] == service_account
+    assert pod_spec["automountServiceAccountToken"] is token
+
+
+def assert_grants_only(role: dict[str, Any], resource: str, names: list[str], verbs: list[str]) -> None:
+    """A Role with exactly one rule: `verbs` on the named objects of one core resource, no wildcard."""
+    assert role["apiVersion"] == "rbac.authorization.k8s.io/v1" and role["kind"] == "Role"
+    (rule,) = role["rules"]
+    assert rule == {"apiGroups": [""], "resources": [resource], "resourceNames": names, "verbs": verbs}
+    assert "create" not in verbs, "create cannot be restricted by resourceNames"

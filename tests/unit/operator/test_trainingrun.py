@@ -5,7 +5,7 @@ from __future__ import annotations
 from mt5db_operator.models import Meta, TrainingRunSpec
 from mt5db_operator.resources import trainingrun as tr
 
-from .helpers import assert_child, assert_hardened, stack
+from .helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
 
 RUN = TrainingRunSpec.parse(
     {
@@ -59,3 +59,48 @@ def test_job_fallback_runs_the_same_arguments() -> None:
 def test_training_pods_may_reach_the_database() -> None:
     labels = tr.build_job(RUN, stack())["spec"]["template"]["metadata"]["labels"]
     assert labels["mt5db.io/db-client"] == "true" and labels["mt5db.io/stack"] == "demo"
+
+
+def test_trainer_may_write_its_result_configmap_only() -> None:
+    sa, role, binding, cm = tr.build_trainer_access(RUN)
+    for obj, kind, name in ((sa, "ServiceAccount", "run1-trainer"), (role, "Role", "run1-trainer"),
+                            (binding, "RoleBinding", "run1-trainer"), (cm, "ConfigMap", "run1-result")):  # fmt: skip
+        assert_child(obj, kind, name)
+        assert obj["metadata"]["labels"]["mt5db.io/training-run"] == "run1"
+    assert sa["automountServiceAccountToken"] is False  # pods opt in
+    assert_grants_only(role, "configmaps", [RUN.result_configmap()], ["get", "update", "patch"])
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "run1-trainer",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "run1-trainer", "namespace": "trading"}]
+    # The operator's apply never sets data: the entrypoint owns `result.json`.
+    assert "data" not in cm and RUN.result_configmap() == "run1-result"
+    assert tr.build_trainer_access(RUN) == tr.build_trainer_access(RUN)  # deterministic
+
+
+def test_training_pods_run_as_the_trainer() -> None:
+    job_pod = tr.build_job(RUN, stack())["spec"]["template"]["spec"]
+    assert_runs_as(job_pod, "run1-trainer", token=True)
+    env = {e["name"]: e for e in job_pod["containers"][0]["env"]}
+    assert (
+        env["MT5DB_RESULT_CONFIGMAP"]["value"] == "run1-result" and env["MT5DB_RUN_NAME"]["value"] == "run1"
+    )
+    spec = tr.build_rayjob(RUN, stack())["spec"]
+    cluster = spec["rayClusterSpec"]
+    assert_runs_as(cluster["headGroupSpec"]["template"]["spec"], "run1-trainer", token=True)  # the driver
+    (workers,) = cluster["workerGroupSpecs"]
+    assert_runs_as(workers["template"]["spec"], "run1-trainer", token=False)
+    submitter = spec["submitterPodTemplate"]["spec"]
+    assert_runs_as(submitter, "run1-trainer", token=False)
+    assert submitter["restartPolicy"] == "Never"
+    (container,) = submitter["containers"]
+    assert container["name"] == "ray-job-submitter" and "command" not in container  # KubeRay fills it
+    assert container["image"] == RUN.image
+    assert_hardened(submitter)
+
+
+def test_a_failed_publish_fails_the_job_instead_of_retraining() -> None:
+    (fail, _) = tr.build_job(RUN, stack())["spec"]["podFailurePolicy"]["rules"]
+    assert fail["onExitCodes"]["values"] == [tr.CONFIG_ERROR_EXIT_CODE, tr.PUBLISH_FAILED_EXIT_CODE] == [2, 3]
