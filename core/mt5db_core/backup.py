@@ -695,6 +695,11 @@ def run_backup(request: BackupRequest) -> int:
         print(f"backup: FAILED {exc}", file=sys.stderr, flush=True)
         result["error"] = str(exc)
         code = exc.exit_code
+    except Terminated as exc:
+        print(f"backup: FAILED {exc}", file=sys.stderr, flush=True)
+        result.update(error=str(exc), exit_code=exc.code)
+        emit_result(result)
+        raise
     result["exit_code"] = code
     emit_result(result)
     return code
@@ -802,6 +807,11 @@ def run_restore(request: RestoreRequest) -> int:
         print(f"restore: FAILED {exc}", file=sys.stderr, flush=True)
         result["error"] = str(exc)
         code = exc.exit_code
+    except Terminated as exc:
+        print(f"restore: FAILED {exc}", file=sys.stderr, flush=True)
+        result.update(error=str(exc), exit_code=exc.code)
+        emit_result(result)
+        raise
     result["exit_code"] = code
     emit_result(result)
     return code
@@ -886,8 +896,15 @@ def _restore(request: RestoreRequest, result: dict[str, Any]) -> int:
 # -- process plumbing --------------------------------------------------------------------------------
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwinds like SystemExit (finally blocks run), exit status 128 + signal."""
+
+    def __str__(self) -> str:
+        return f"terminated by signal (exit {self.code}); partial files removed"
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 @contextlib.contextmanager

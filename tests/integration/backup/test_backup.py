@@ -346,3 +346,41 @@ def test_s3_destination_and_usage_errors_are_clear(source, tmp_path):
     done, result = backup(source, missing)
     assert done.returncode == 1 and "does not exist" in result["error"]
     assert not missing.exists()  # never created: a missing mount fails loudly
+
+
+def test_sigterm_mid_dump_removes_the_partial_file(source, tmp_path):
+    """Kubernetes ends a Job past activeDeadlineSeconds with SIGTERM: no partial dump stays behind."""
+    import signal
+    import time
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    real_psql = shutil.which("psql")
+    assert real_psql
+    (bindir / "psql").symlink_to(real_psql)
+    fake = bindir / "pg_dump"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 99.0"; exit 0; fi\n'
+        'while [ "$#" -gt 0 ]; do if [ "$1" = -f ]; then printf PGDMPpartial > "$2"; fi; shift; done\n'
+        "exec sleep 30\n"
+    )
+    fake.chmod(0o755)
+    proc = subprocess.Popen(
+        [*MT5DB, "backup", "--database-url", source, "--destination", str(dest), "--policy", "daily"],
+        env={**os.environ, "MT5DB_PG_BINDIR": str(bindir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not any(p.read_bytes() for p in dest.iterdir()):  # the fake pg_dump has written its part
+        assert time.monotonic() < deadline, "pg_dump never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 143
+    assert list(dest.iterdir()) == []
