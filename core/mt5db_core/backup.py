@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -193,7 +193,7 @@ class Conn:
     """A libpq URL without its password; the password travels in PGPASSWORD, never in argv."""
 
     url: str
-    password: str | None
+    password: str | None = field(repr=False)
     database: str
 
     @property
@@ -228,8 +228,14 @@ def parse_database_url(url: str) -> Conn:
             user, raw_password = userinfo.split(":", 1)
             password = unquote(raw_password)
             netloc = f"{user}@{hostport}"
+    # ?password=... is legal libpq too: move it out of the URL as well.
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    for key, value in params:
+        if key == "password":
+            password = value
+    query = urlencode([(k, v) for k, v in params if k != "password"])
     database = unquote(parts.path.lstrip("/")) or unquote(parts.username or "") or "postgres"
-    clean = urlunsplit(("postgresql", netloc, parts.path, parts.query, ""))
+    clean = urlunsplit(("postgresql", netloc, parts.path, query, ""))
     return Conn(clean, password, database)
 
 

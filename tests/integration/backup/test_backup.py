@@ -384,3 +384,17 @@ def test_sigterm_mid_dump_removes_the_partial_file(source, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 143
     assert list(dest.iterdir()) == []
+
+
+def test_database_url_password_never_reaches_the_command_line():
+    from mt5db_core.backup import parse_database_url
+
+    conn = parse_database_url("postgresql://u:p%40ss@db:5432/mt5db?sslmode=require")
+    assert conn.url == "postgresql://u@db:5432/mt5db?sslmode=require"
+    assert conn.password == "p@ss" and conn.database == "mt5db"
+    assert "p@ss" not in repr(conn)
+    conn = parse_database_url("postgresql://u@db/mt5db?password=s3cret&sslmode=require")
+    assert conn.url == "postgresql://u@db/mt5db?sslmode=require" and conn.password == "s3cret"
+    assert (
+        conn.with_database("mt5db_restore_x").url == "postgresql://u@db:5432/mt5db_restore_x?sslmode=require"
+    )
