@@ -192,6 +192,14 @@ def test_operator_with_chart_rbac_survives_a_kill_mid_reconcile(
         create(padmin, run, ns)
         create(padmin, policy, ns)
         wait_for(lambda: padmin.get("batch/v1", "Job", ns, "rf-eurusd-h1"), 30, "training Job")
+        # ... after the run's identity, which the chart's RBAC lets the operator create and grant.
+        for api_version, kind, name in (
+            ("v1", "ServiceAccount", "rf-eurusd-h1-trainer"),
+            ("rbac.authorization.k8s.io/v1", "Role", "rf-eurusd-h1-trainer"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding", "rf-eurusd-h1-trainer"),
+            ("v1", "ConfigMap", "rf-eurusd-h1-result"),
+        ):
+            assert padmin.get(api_version, kind, ns, name) is not None, f"{kind} {name}"
         wait_for(
             lambda: padmin.get("batch/v1", "CronJob", ns, "trading-nightly-backup"), 30, "backup CronJob"
         )

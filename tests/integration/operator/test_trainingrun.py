@@ -56,10 +56,13 @@ def test_example_run_falls_back_to_a_job_and_mirrors_the_result(
     assert status["backend"] == "job"
     assert condition(status, "Submitted")["reason"] == "JobCreated"
 
-    # The entrypoint leaves its result in a ConfigMap; its pod exits 0; the Job completes (KCM).
+    # The entrypoint leaves its result in the ConfigMap the operator created for it (a merge patch of
+    # `data`, as mt5db_training.publish does: test_trainingrun_result.py runs the real publisher);
+    # its pod exits 0; the Job completes (KCM).
+    wait_for(lambda: admin.get("v1", "ConfigMap", namespace, "rf-eurusd-h1-result"), 20, "result ConfigMap")
     result = {"metrics": {"rmse": 0.00123, "hit_rate": 0.54}, "modelVersion": "rf-7", "primaryMetric": "rmse"}
-    create(admin, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rf-eurusd-h1-result"},
-                   "data": {"result.json": json.dumps(result)}}, namespace)  # fmt: skip
+    admin.call("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/rf-eurusd-h1-result",
+               body={"data": {"result.json": json.dumps(result)}}, content_type="application/merge-patch+json")  # fmt: skip
     mark_pods_succeeded(admin, namespace, "mt5db.io/training-run=rf-eurusd-h1")
     status = wait_run_phase(admin, namespace, "rf-eurusd-h1", "Succeeded")
     assert condition(status, "Ready")["status"] == "True"

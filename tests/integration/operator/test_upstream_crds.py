@@ -126,6 +126,12 @@ def test_rayjob_with_kuberay_crds_and_its_outcome(
     assert owned_by(rj, owner)
     assert rj["spec"]["entrypoint"].startswith("python -m mt5db_training.ray_entry --run rf-eurusd-h1")
     assert rj["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["replicas"] == 1
+    # KubeRay's schema keeps the run's identity on every pod template (nothing pruned).
+    head = rj["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    submitter = rj["spec"]["submitterPodTemplate"]["spec"]
+    assert head["serviceAccountName"] == submitter["serviceAccountName"] == "rf-eurusd-h1-trainer"
+    assert head["automountServiceAccountToken"] is True and submitter["automountServiceAccountToken"] is False
+    assert submitter["containers"][0]["name"] == "ray-job-submitter"
     assert admin.get("batch/v1", "Job", namespace, "rf-eurusd-h1") is None
     status = wait_for(lambda: (s := (admin.get(GV, "TrainingRun", namespace, "rf-eurusd-h1") or {}).get("status")) and s.get("backend") and s,
                       20, "backend chosen")  # fmt: skip
