@@ -393,8 +393,7 @@ def test_database_url_password_never_reaches_the_command_line():
     assert conn.url == "postgresql://u@db:5432/mt5db?sslmode=require"
     assert conn.password == "p@ss" and conn.database == "mt5db"
     assert "p@ss" not in repr(conn)
+    restored = conn.with_database("mt5db_restore_x")
+    assert restored.url == "postgresql://u@db:5432/mt5db_restore_x?sslmode=require"
     conn = parse_database_url("postgresql://u@db/mt5db?password=s3cret&sslmode=require")
     assert conn.url == "postgresql://u@db/mt5db?sslmode=require" and conn.password == "s3cret"
-    assert (
-        conn.with_database("mt5db_restore_x").url == "postgresql://u@db:5432/mt5db_restore_x?sslmode=require"
-    )
