@@ -397,3 +397,60 @@ def test_database_url_password_never_reaches_the_command_line():
     assert restored.url == "postgresql://u@db:5432/mt5db_restore_x?sslmode=require"
     conn = parse_database_url("postgresql://u@db/mt5db?password=s3cret&sslmode=require")
     assert conn.url == "postgresql://u@db/mt5db?sslmode=require" and conn.password == "s3cret"
+
+
+def test_the_operators_cronjob_command_runs_as_rendered(source, tmp_path):
+    """The exact argv and env the BackupPolicy CronJob renders, with the PVC mount pointed here."""
+    from mt5db_operator.models import BackupPolicySpec, Meta, TradingStackSpec
+    from mt5db_operator.resources import backuppolicy as bp
+
+    meta = Meta("nightly", "trading", "u", 1)
+    stack = TradingStackSpec.parse({}, meta)
+
+    def rendered(**spec: Any) -> tuple[list[str], dict[str, str]]:
+        policy = BackupPolicySpec.parse({"stackRef": {"name": "demo"}, "schedule": "0 3 * * *", **spec}, meta)
+        container = bp.build_backup_cronjob(policy, stack)["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        argv = [str(tmp_path) if a == bp.BACKUP_MOUNT else a for a in container["command"]]
+        assert argv[0] == "mt5db"
+        return argv[1:], {**env, "MT5DB_DATABASE_URL": source}
+
+    argv, env = rendered(verify=True, retention={"keepLast": 2, "maxAge": "7d"})
+    done, result = mt5db(*argv, env=env)
+    assert done.returncode == 0, done.stderr
+    assert result["verified"] is True and Path(result["file"]).name.startswith("nightly-")
+
+    argv, env = rendered(destination={"s3": {"bucket": "b", "prefix": "p", "endpoint": "http://minio:9000"}})
+    done, result = mt5db(*argv, env=env)
+    assert done.returncode == 2 and "S3 upload is not implemented yet" in result["error"]
+
+
+def test_counts_come_from_the_dumped_snapshot_while_ingest_writes(postgres, source, tmp_path):
+    """Rows keep arriving during the backup; the recorded counts still match the dump exactly."""
+    import threading
+
+    stop = threading.Event()
+    database = db_name(source)
+
+    def ingest() -> None:
+        while not stop.is_set():
+            postgres.psql(
+                "INSERT INTO market_data (symbol, timeframe, ts, open, high, low, close) "
+                "SELECT 'USDJPY', 'M1', coalesce(max(ts), timestamptz '2025-01-01 00:00+00') + interval '1 minute', "
+                "1, 2, 1, 1 FROM market_data WHERE symbol = 'USDJPY'",
+                database=database,
+            )
+
+    writer = threading.Thread(target=ingest, daemon=True)
+    writer.start()
+    try:
+        for _ in range(2):
+            done, result = backup(source, tmp_path, "--verify")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert result["verified"] is True
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert int(postgres.psql("SELECT count(*) FROM market_data", database=database)) > 500
