@@ -70,6 +70,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     import os
+    import sys
 
     from mt5db_core import backup
 
@@ -78,7 +79,11 @@ def _backup(args: argparse.Namespace) -> int:
             return backup.run_verify_file(args.database_url, args.verify_file)
         policy = args.policy or os.environ.get("MT5DB_BACKUP_POLICY")
         if not args.destination or not policy:
-            print("mt5db backup: --destination and --policy are required (or --verify-file FILE.dump)")
+            message = "--destination and --policy are required (or --verify-file FILE.dump)"
+            print(f"backup: FAILED {message}", file=sys.stderr)
+            backup.emit_result(
+                {"action": "backup", "ok": False, "error": message, "exit_code": backup.EXIT_USAGE}
+            )
             return backup.EXIT_USAGE
         request = backup.BackupRequest(
             database_url=args.database_url,
