@@ -446,7 +446,16 @@ class Reconciler:
             for access in tr.build_trainer_access(run):
                 self._apply(body, access)
             build = tr.build_rayjob if backend == "ray" else tr.build_job
-            child = self._apply(body, build(run, stack))
+            try:
+                child = self._apply(body, build(run, stack))
+            except ApiError as exc:
+                if exc.status != 422 or backend == "ray":
+                    raise
+                # A Job's pod template is immutable: a run submitted by an older operator (e.g.
+                # without the trainer ServiceAccount) keeps its Job and is followed as it is.
+                log.warning("TrainingRun %s/%s: keeping its Job as submitted (%s)", namespace, name,
+                            exc.message[:200])  # fmt: skip
+                child = self.kube.get(child_version, child_kind, namespace, run.child_name())
             if old.get("backend") is None:
                 log.info("TrainingRun %s/%s runs as a %s", namespace, name, child_kind)
         if child is None and old.get("phase") in TERMINAL:

@@ -78,7 +78,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--promote",
         choices=["never", "ifBetter", "always"],
         default="never",
-        help="recorded only: every registered version stays a candidate (promotion is not implemented)",
+        help="accepted from the TrainingRun, not acted on: every version stays a candidate (no promotion yet)",
     )
     inf = p.add_argument_group("informer")
     inf.add_argument("--epochs", type=int, default=None, help="override the config's epochs")

@@ -163,3 +163,33 @@ def test_publisher_writes_the_result_with_the_runs_identity_only(
     assert status["metrics"]["r2_oos_h5"] == -0.0006 and status["metrics"]["auc_h5"] == 0.526
     assert status["metric"] == "r2_oos_h5=-0.0006"
     assert status["modelVersion"] == "rf_ret_h5_EURUSD_H1:v4"
+
+
+def test_a_job_submitted_before_the_trainer_identity_is_followed_as_it_is(
+    operator: EmbeddedOperator, admin: Kube, namespace: str
+) -> None:
+    """Upgrade: an in-flight run's Job (pod template immutable) from an operator without `r-trainer`."""
+    from mt5db_operator.models import Meta, TradingStackSpec, TrainingRunSpec
+    from mt5db_operator.resources import trainingrun as tr
+
+    (stack,) = load(EXAMPLES / "tradingstack.yaml")
+    (run,) = load(EXAMPLES / "trainingrun.yaml")
+    old = tr.build_job(
+        TrainingRunSpec.parse(run["spec"], Meta(RUN, namespace)),
+        TradingStackSpec.parse(stack["spec"], Meta(stack["metadata"]["name"], namespace)),
+    )
+    pod_spec = old["spec"]["template"]["spec"]
+    del pod_spec["serviceAccountName"]
+    pod_spec["automountServiceAccountToken"] = False
+    create(admin, old, namespace)
+    create(admin, stack, namespace)
+    create(admin, run, namespace)
+    wait_for(lambda: admin.get("v1", "ServiceAccount", namespace, SA), 30, "trainer ServiceAccount")
+    status = wait_for(lambda: (s := (admin.get("mt5db.io/v1alpha1", "TrainingRun", namespace, RUN) or {})
+                               .get("status") or {}).get("backend") and s, 30, "backend")  # fmt: skip
+    assert condition(status, "Submitted")["reason"] == "JobCreated"
+    job = admin.get("batch/v1", "Job", namespace, RUN)
+    assert job is not None and "serviceAccountName" not in job["spec"]["template"]["spec"]
+    mark_pods_succeeded(admin, namespace, f"mt5db.io/training-run={RUN}")
+    status = wait_run_phase(admin, namespace, RUN, "Succeeded")
+    assert status["metrics"] == {}  # nothing was published by that pod
