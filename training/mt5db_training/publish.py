@@ -208,9 +208,12 @@ def write_result_configmap(
         log.warning("%s=%s is set but this is not a pod (no service host or token): not published",
                     ENV_CONFIGMAP, name)  # fmt: skip
         return None
-    token = token_path.read_text().strip()  # re-read each time: projected tokens rotate
-    namespace = namespace_path.read_text().strip()
-    context = ssl.create_default_context(cafile=str(ca_path))
+    try:
+        token = token_path.read_text().strip()  # re-read each time: projected tokens rotate
+        namespace = namespace_path.read_text().strip()
+        context = ssl.create_default_context(cafile=str(ca_path))
+    except (OSError, ssl.SSLError) as exc:
+        raise PublishError(f"writing ConfigMap {name}: cannot read the pod's credentials: {exc}") from exc
     data = {RESULT_KEY: json.dumps(document, sort_keys=True)}
     labels = {"app.kubernetes.io/part-of": "mt5db", "app.kubernetes.io/component": "training-result"}
     if env.get(ENV_RUN_NAME):
@@ -241,10 +244,11 @@ def write_result_configmap(
             status, text = 0, str(exc)
         if 200 <= status < 300:
             return f"{namespace}/{name}"
-        last = f"HTTP {status}: {text[:500]}"
+        last = f"HTTP {status}: {text[:500]}" if status else f"no answer from {server}: {text[:500]}"
         if status in (400, 401, 403, 404, 422):
             break  # retrying cannot help
-        time.sleep(min(2.0**attempt, 5.0))
+        if attempt + 1 < attempts:
+            time.sleep(min(2.0**attempt, 5.0))
     raise PublishError(f"writing ConfigMap {namespace}/{name} failed: {last}")
 
 

@@ -60,6 +60,7 @@ def _report() -> dict[str, Any]:
 
 def _pod_files(tmp_path: Path, token: str, namespace: str) -> dict[str, Path]:
     """What the kubelet would mount at /var/run/secrets/kubernetes.io/serviceaccount."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "token").write_text(token)
     (tmp_path / "namespace").write_text(namespace)
     return {"token_path": tmp_path / "token", "namespace_path": tmp_path / "namespace"}
@@ -155,6 +156,14 @@ def test_publisher_writes_the_result_with_the_runs_identity_only(
                 "application/merge-patch+json") == 403  # fmt: skip
     assert (admin.get("v1", "ConfigMap", namespace, "someone-else") or {}).get("data") == {"k": "v"}
     assert admin.get("v1", "ConfigMap", namespace, "other-result") is None
+
+    # With an identity that may create (the admin), an absent ConfigMap is created (PATCH 404 → POST).
+    admin_files = _pod_files(tmp_path / "admin", kube.admin.token, namespace)
+    assert publish.write_result_configmap(expected, env=_as_pod(kube, "made-by-post"), ca_path=kube.ca_file,
+                                          **admin_files) == f"{namespace}/made-by-post"  # fmt: skip
+    made = admin.get("v1", "ConfigMap", namespace, "made-by-post") or {}
+    assert json.loads(made["data"]["result.json"]) == expected
+    assert made["metadata"]["labels"]["mt5db.io/training-run"] == RUN
 
     mark_pods_succeeded(admin, namespace, f"mt5db.io/training-run={RUN}")
     status = wait_run_phase(admin, namespace, RUN, "Succeeded")

@@ -118,6 +118,16 @@ def test_unreachable_api_is_a_publish_error(tmp_path: Path) -> None:
         )  # fmt: skip
 
 
+def test_missing_pod_credentials_are_a_publish_error(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("t")
+    env = {publish.ENV_CONFIGMAP: "tr-1-result", "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+           "KUBERNETES_SERVICE_PORT": "443"}  # fmt: skip
+    with pytest.raises(publish.PublishError, match="credentials"):
+        publish.write_result_configmap(
+            {"metrics": {}}, env=env, token_path=tmp_path / "token", namespace_path=tmp_path / "no-namespace"
+        )
+
+
 def test_entrypoint_writes_the_result_beside_the_report(
     backtesting_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,3 +181,12 @@ def test_entrypoints_accept_the_operators_arguments(monkeypatch: pytest.MonkeyPa
     with pytest.raises(SystemExit) as exc:
         ray_entry.main(["--run", "r", "--symbols", "EURUSD,GBPUSD", "--timeframe", "H1"])
     assert exc.value.code == 2
+
+
+def test_publisher_needs_neither_the_kubernetes_client_nor_the_operator() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mt5db_training.publish; print(sorted(m for m in ('kubernetes', 'mt5db_operator', 'kopf') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
