@@ -10,10 +10,7 @@ One run, one table, loopback only, bounded (fixed request counts; about a minute
 then checks that the rows in the table equal the distinct candles the API acknowledged.
 It starts its own LocalPostgres (fsync off unless --durable) and `mt5db api` subprocess.
 
-    .venv/bin/python -P bench/ingest.py [--workers 1] [--scale 1.0] [--durable] [--validation sql]
-
---validation picks the API's candle path for large bodies (MT5DB_INGEST_VALIDATION: python parses
-and validates in the API process, sql hands the body to PostgreSQL); the table names the one that ran.
+    .venv/bin/python bench/ingest.py [--workers 1] [--scale 1.0] [--durable]
 """
 
 from __future__ import annotations
@@ -233,8 +230,6 @@ async def main_async(args: argparse.Namespace) -> int:
         env = {**os.environ, "MT5DB_BENCH_ENDPOINTS": "true", "MT5DB_RATE_LIMIT_PER_S": "1000000",
                "MT5DB_RATE_LIMIT_BURST": "1000000", "MT5DB_POOL_MAX_SIZE": str(args.pool),
                "MT5DB_POOL_MIN_SIZE": str(min(args.pool, 4)), "MT5DB_LOG_LEVEL": "warning"}  # fmt: skip
-        if args.validation is not None:
-            env["MT5DB_INGEST_VALIDATION"] = args.validation
         server = start_api(dsn, port, args.workers, env)
         url = f"http://127.0.0.1:{port}"
         wait_for_http(url + "/ready", 60)
@@ -289,7 +284,6 @@ async def main_async(args: argparse.Namespace) -> int:
     print()
     print(f"mt5db ingest benchmark: {cores} CPU cores, PostgreSQL {'durable' if args.durable else 'fsync=off'}, "
           f"uvicorn workers={args.workers} (uvloop+httptools), pool max {args.pool}, client aiohttp on uvloop")  # fmt: skip
-    print(f"ingest validation path for large bodies: {validation_path(args)}")
     header = f"{'phase':<36} {'requests':>8} {'candles':>8} {'sec':>6} {'req/s':>8} {'candles/s':>10} " \
              f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'srv cpu':>7} {'db cpu':>6} {'cli cpu':>7}"  # fmt: skip
     print(header)
@@ -321,17 +315,6 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0 if stored == distinct else 1
 
 
-def validation_path(args: argparse.Namespace) -> str:
-    """The path the API ran: the flag, else the inherited MT5DB_INGEST_VALIDATION, else the default."""
-    if args.validation is not None:
-        return str(args.validation)
-    from mt5db_api.settings import Settings
-
-    return os.environ.get("MT5DB_INGEST_VALIDATION") or str(
-        Settings.model_fields["ingest_validation"].default
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,10 +325,6 @@ def main() -> int:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's request count")
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync on")
-    parser.add_argument(
-        "--validation", choices=["python", "sql"], default=None,
-        help="the API's candle validation path (MT5DB_INGEST_VALIDATION; default: the API's default)",
-    )  # fmt: skip
     args = parser.parse_args()
     import uvloop
 

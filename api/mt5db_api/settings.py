@@ -6,7 +6,6 @@ Built by the lru_cached `get_settings()` (never at import time), injected as `Se
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,13 +55,6 @@ class Settings(BaseSettings):
     # idle server flushes at once). 0 = every request runs its own statement.
     coalesce_max_items: int = Field(default=64, ge=0)
     coalesce_max_inflight: int = Field(default=1, ge=1)
-
-    # Candle bodies of at least `ingest_sql_min_bytes` bytes: "python" parses and validates them
-    # here (parsing.py); "sql" (experimental) hands the body to PostgreSQL, which checks and merges
-    # it in one statement and stores it when every item is in the common valid subset; any other
-    # body stores nothing there and takes the Python path (same answers, db/ingest_sql.py).
-    ingest_validation: Literal["python", "sql"] = "python"
-    ingest_sql_min_bytes: int = Field(default=8192, ge=0)
 
     # Ticks: recompute the M1 candle of every touched minute from all its ticks.
     derive_m1_from_ticks: bool = False

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from mt5db_api.db import ingest_sql, market_data, ticks
+from mt5db_api.db import market_data, ticks
 from mt5db_api.deps import connection, require_scope
 from mt5db_api.errors import ApiError
 from mt5db_api.parsing import (
@@ -87,64 +87,8 @@ def _source(request: Request) -> str:
     return _UNSAFE.sub("_", agent.split(" ", 1)[0][:40]) or "api"
 
 
-# "-0" not followed by a digit (-0, -0.0, -0.5, -0e1): jsonb keeps no sign of zero (a spread of
-# -0.0 would be stored as +0.0), so such bodies take the Python path (valid EA bodies have none).
-_NEG_ZERO = re.compile(rb"-0(?![0-9])")
-
-
-def _sql_text(raw: bytes, settings: Settings) -> str | None:
-    """The body as text for the SQL path (BOM and trailing NUL/whitespace stripped, as decode_body
-    does), or None when it goes through Python: setting off, small body, NUL, non-UTF-8, -0."""
-    if settings.ingest_validation != "sql" or len(raw) < settings.ingest_sql_min_bytes:
-        return None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    raw = raw.rstrip(b"\x00 \t\r\n")
-    if not raw or b"\x00" in raw or _NEG_ZERO.search(raw):
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-async def _ingest_candles_sql(
-    request: Request, text: str, pool: Any, settings: Settings, metrics: Any
-) -> Response | None:
-    """The SQL path (db/ingest_sql.py); None when it stored nothing and Python must answer."""
-    try:
-        async with connection(pool, settings.db_acquire_timeout_s) as conn:
-            result = await ingest_sql.ingest_json(
-                conn, body=text, now=time.time(), source=_source(request), max_items=settings.max_items,
-                command_timeout=settings.db_command_timeout_s,
-            )  # fmt: skip
-    except ingest_sql.Unreadable:
-        return None  # PostgreSQL cannot read it as JSON (NaN tokens, ...): the lenient Python parser can
-    if result is None:
-        return None
-    metrics.batch_size.labels("candles").observe(result.received)
-    metrics.statements.labels("sql").inc()
-    if result.inserted:
-        metrics.inserted.inc(result.inserted)
-    if result.updated:
-        metrics.updated.inc(result.updated)
-    if result.duplicates:
-        metrics.duplicates.inc(result.duplicates)
-    return _json(
-        {
-            "ok": True, "received": result.received, "inserted": result.inserted, "updated": result.updated,
-            "duplicates": result.duplicates, "rejected": 0, "errors": [],
-        }
-    )  # fmt: skip
-
-
 async def _ingest_candles(request: Request, pool: Any, settings: Settings, metrics: Any) -> Response:
     raw = await read_body(request, settings)
-    text = _sql_text(raw, settings)
-    if text is not None:
-        answer = await _ingest_candles_sql(request, text, pool, settings, metrics)
-        if answer is not None:
-            return answer
     items = _parse(raw, "candles", settings, metrics)
     batch = validate_candles(items, time.time())
     metrics.batch_size.labels("candles").observe(batch.received)
