@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -693,22 +693,28 @@ def dump_database(conn: Conn, destination: Path, policy: str) -> tuple[Path, dic
     return final, metadata
 
 
-def run_backup(request: BackupRequest) -> int:
-    result: dict[str, Any] = {"action": "backup", "ok": False, "policy": request.policy}
+def _report(result: dict[str, Any], action: Callable[[dict[str, Any]], int]) -> int:
+    """Run one action and always end with its JSON result line (also when terminated)."""
+    name = result["action"]
     try:
-        code = _backup(request, result)
+        code = action(result)
     except BackupError as exc:
-        print(f"backup: FAILED {exc}", file=sys.stderr, flush=True)
+        print(f"{name}: FAILED {exc}", file=sys.stderr, flush=True)
         result["error"] = str(exc)
         code = exc.exit_code
     except Terminated as exc:
-        print(f"backup: FAILED {exc}", file=sys.stderr, flush=True)
+        print(f"{name}: FAILED {exc}", file=sys.stderr, flush=True)
         result.update(error=str(exc), exit_code=exc.code)
         emit_result(result)
         raise
     result["exit_code"] = code
     emit_result(result)
     return code
+
+
+def run_backup(request: BackupRequest) -> int:
+    result: dict[str, Any] = {"action": "backup", "ok": False, "policy": request.policy}
+    return _report(result, lambda r: _backup(request, r))
 
 
 def _backup(request: BackupRequest, result: dict[str, Any]) -> int:
@@ -772,8 +778,8 @@ def _backup(request: BackupRequest, result: dict[str, Any]) -> int:
 
 def run_verify_file(database_url: str | None, dump_file: str) -> int:
     """Re-verify an existing dump (checksum + scratch restore + compare); record the outcome."""
-    result: dict[str, Any] = {"action": "verify", "ok": False, "file": dump_file}
-    try:
+
+    def verify(result: dict[str, Any]) -> int:
         dump = Path(dump_file)
         if not dump.is_file():
             raise BackupError(f"{dump} does not exist")
@@ -784,14 +790,9 @@ def run_verify_file(database_url: str | None, dump_file: str) -> int:
         outcome = verify_dump(conn, dump, metadata)
         record_verification(dump, metadata, outcome)
         result.update(verified=outcome.ok, verify_problems=outcome.problems, ok=outcome.ok)
-        code = EXIT_OK if outcome.ok else EXIT_FAILED
-    except BackupError as exc:
-        print(f"verify: FAILED {exc}", file=sys.stderr, flush=True)
-        result["error"] = str(exc)
-        code = exc.exit_code
-    result["exit_code"] = code
-    emit_result(result)
-    return code
+        return EXIT_OK if outcome.ok else EXIT_FAILED
+
+    return _report({"action": "verify", "ok": False, "file": dump_file}, verify)
 
 
 # -- mt5db restore -----------------------------------------------------------------------------------
@@ -807,20 +808,7 @@ class RestoreRequest:
 
 def run_restore(request: RestoreRequest) -> int:
     result: dict[str, Any] = {"action": "restore", "ok": False, "file": request.from_file}
-    try:
-        code = _restore(request, result)
-    except BackupError as exc:
-        print(f"restore: FAILED {exc}", file=sys.stderr, flush=True)
-        result["error"] = str(exc)
-        code = exc.exit_code
-    except Terminated as exc:
-        print(f"restore: FAILED {exc}", file=sys.stderr, flush=True)
-        result.update(error=str(exc), exit_code=exc.code)
-        emit_result(result)
-        raise
-    result["exit_code"] = code
-    emit_result(result)
-    return code
+    return _report(result, lambda r: _restore(request, r))
 
 
 def _restore(request: RestoreRequest, result: dict[str, Any]) -> int:
