@@ -15,24 +15,21 @@ UV_VERSION="0.13.9"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 system_packages() {
-  # Debian packages the real services come from. Without root we only report.
-  local want=(postgresql-15 prometheus openssl npm golang-go unzip)
+  # Debian packages the real services come from. Without root we only report. Go is not among
+  # them: Debian 12's golang-go (1.19) cannot build Kubernetes 1.36; tests/cluster/build.sh says so.
   local missing=()
   command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v npm >/dev/null || missing+=(npm)
-  command -v go >/dev/null || missing+=(golang-go)
-  command -v unzip >/dev/null || missing+=(unzip)
   [[ ${#missing[@]} -eq 0 ]] && return 0
   if [[ $(id -u) -ne 0 ]]; then
     say "missing Debian packages (run as root or install them): ${missing[*]}"
     return 0
   fi
-  say "installing Debian packages: ${missing[*]} (of ${want[*]})"
+  say "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's prometheus package starts a system service on install where it can; ours start their own.
 }
 
 uv_binary() {

@@ -9,7 +9,16 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 kube_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$here/kube/go.mod")"
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ {print $2; exit}' "$here/etcd/go.mod")"
+if ! command -v go >/dev/null; then
+  echo "build.sh: no go toolchain on PATH; Go >= 1.26 is needed to build Kubernetes 1.36" >&2
+  exit 1
+fi
 go_version="$(go env GOVERSION)"
+go_minor="$(echo "$go_version" | sed -E 's/^go1\.([0-9]+).*/\1/')"
+if [[ ! "$go_minor" =~ ^[0-9]+$ ]] || (( go_minor < 26 )); then
+  echo "build.sh: $go_version is too old; Kubernetes 1.36 needs Go >= 1.26" >&2
+  exit 1
+fi
 cache_root="${MT5DB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mt5db}"
 bin="$cache_root/kubebins/${kube_version}-etcd${etcd_version}-${go_version}"
 
