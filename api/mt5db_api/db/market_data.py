@@ -27,7 +27,7 @@ FROM unnest($1::text::text[], $2::text::text[], $3::text::bigint[], $4::text::fl
      AS s(symbol, timeframe, ts, open, high, low, close, volume, source{extras_names})
 ORDER BY 1, 2, 3  -- a fixed lock order: concurrent batches with overlapping keys cannot deadlock
 """
-_MERGE_PART = """
+MERGE_ON_CONFLICT = """
 ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
     open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
     close = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
@@ -52,7 +52,7 @@ def _upsert(parts: dict[str, str]) -> str:
     return (
         "WITH changed AS ("  # noqa: S608 - constants of this module
         + _INSERT_PART.format(**parts)
-        + _MERGE_PART
+        + MERGE_ON_CONFLICT
         + "RETURNING (xmax = 0) AS inserted)\n"
         "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed"
     )
@@ -66,7 +66,7 @@ UPSERT_SQL_SLIM = _upsert(_SLIM)
 # request its own counts; only changed rows come back, so resends cost nothing extra.
 UPSERT_KEYS_SQL = (
     _INSERT_PART.format(**_FULL)
-    + _MERGE_PART
+    + MERGE_ON_CONFLICT
     + "RETURNING m.symbol, m.timeframe, extract(epoch FROM m.ts)::bigint, (xmax = 0)"
 )
 

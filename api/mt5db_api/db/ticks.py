@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mt5db_api.db.market_data import MERGE_ON_CONFLICT
+
 INSERT_SQL = """
 INSERT INTO ticks (symbol, ts, bid, ask, last, volume, flags, digits, spread, meta)
 SELECT s.symbol, to_timestamp(s.ts), s.bid, s.ask, s.last, s.volume, s.flags, s.digits, s.spread,
@@ -17,7 +19,7 @@ ORDER BY s.n
 # Recompute every touched minute from ALL its ticks (never from the partial batch), then merge it
 # into market_data with the same monotone upsert as /ingest: a minute's tick set only grows, so the
 # recomputed bar dominates and re-running is a no-op (duplicate).
-DERIVE_SQL = """
+_DERIVE_BARS = """
 WITH touched AS (
     SELECT DISTINCT t.symbol, date_bin(INTERVAL '1 minute', to_timestamp(t.ts), TIMESTAMPTZ '1970-01-01') AS minute
     FROM unnest($1::text[], $2::float8[]) AS t(symbol, ts)
@@ -35,18 +37,8 @@ bars AS (
 )
 INSERT INTO market_data AS m (symbol, timeframe, ts, open, high, low, close, volume, source)
 SELECT symbol, 'M1', minute, open, high, low, close, volume, 'ticks' FROM bars
-ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
-    open = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
-    close = CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
-    high = GREATEST(m.high, EXCLUDED.high),
-    low = LEAST(m.low, EXCLUDED.low),
-    volume = GREATEST(m.volume, EXCLUDED.volume),
-    updated_at = now()
-WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
-       CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.close ELSE m.close END,
-       GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
-      IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
 """
+DERIVE_SQL = _DERIVE_BARS + MERGE_ON_CONFLICT
 
 
 async def insert_ticks(
