@@ -145,13 +145,6 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
     responses=_ERROR_RESPONSES,
     openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
 )
-async def ingest(request: Request) -> Response:
-    """Validate per item, merge each bar monotonically, answer 200 with counts and per-item errors."""
-    await require_ingest(request)
-    state = request.app.state
-    return await _ingest_candles(request, state.pool, state.settings, state.metrics)
-
-
 @router.post(
     "/ingest_batch",
     summary="Same as /ingest (tools post bare arrays here)",
@@ -159,8 +152,8 @@ async def ingest(request: Request) -> Response:
     responses=_ERROR_RESPONSES,
     openapi_extra=body_ref("CandleIn", "CandleBatchIn", "CandleArrayIn"),
 )
-async def ingest_batch(request: Request) -> Response:
-    """Alias of /ingest accepting the same three envelopes."""
+async def ingest(request: Request) -> Response:
+    """Validate per item, merge each bar monotonically, answer 200 with counts and per-item errors."""
     await require_ingest(request)
     state = request.app.state
     return await _ingest_candles(request, state.pool, state.settings, state.metrics)
