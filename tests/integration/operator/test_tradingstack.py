@@ -297,9 +297,13 @@ def test_deleting_the_stack_collects_children_and_honours_pvc_retention(
     wait_for(lambda: not children_of(admin, namespace, "gone"), 60, "children garbage-collected")
     remaining = admin.get("v1", "PersistentVolumeClaim", namespace, "data-gone-db-0")
     if retention == "Delete":
-        wait_for(lambda: admin.get("v1", "PersistentVolumeClaim", namespace, "data-gone-db-0") is None
-                 or admin.get("v1", "PersistentVolumeClaim", namespace, "data-gone-db-0")["metadata"].get("deletionTimestamp"),
-                 30, "PVC deleted")  # fmt: skip
+
+        def claim_gone_or_going() -> bool:
+            # One read per probe: two reads race with the deletion itself.
+            claim = admin.get("v1", "PersistentVolumeClaim", namespace, "data-gone-db-0")
+            return claim is None or bool(claim["metadata"].get("deletionTimestamp"))
+
+        wait_for(claim_gone_or_going, 30, "PVC deleted")
     else:
         assert remaining is not None and remaining["metadata"]["uid"] == pvc["metadata"]["uid"]
 
