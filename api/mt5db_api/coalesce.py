@@ -71,12 +71,8 @@ class UpsertCoalescer:
             settings = self.settings
             async with connection(self.pool_getter(), settings.db_acquire_timeout_s) as conn:
                 changed = await market_data.upsert_candles_keys(
-                    conn,
-                    symbol=merged.symbol, timeframe=merged.timeframe, ts=merged.ts, open=merged.open,
-                    high=merged.high, low=merged.low, close=merged.close, volume=merged.volume,
-                    spread=merged.spread, real_volume=merged.real_volume, source=sources,
-                    command_timeout=settings.db_command_timeout_s,
-                )  # fmt: skip
+                    conn, merged, sources=sources, command_timeout=settings.db_command_timeout_s
+                )
             self.statements += 1
             self.metrics.statements.labels("coalesced").inc()
             self.requests += len(group)

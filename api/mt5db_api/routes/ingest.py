@@ -106,11 +106,8 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
         optimistic = gate.should_try(len(batch))
         async with connection(pool, settings.db_acquire_timeout_s) as conn:
             result = await market_data.upsert_candles(
-                conn,
-                symbol=batch.symbol, timeframe=batch.timeframe, ts=batch.ts, open=batch.open,
-                high=batch.high, low=batch.low, close=batch.close, volume=batch.volume,
-                spread=batch.spread, real_volume=batch.real_volume, source=_source(request),
-                optimistic=optimistic, command_timeout=settings.db_command_timeout_s,
+                conn, batch, source=_source(request), optimistic=optimistic,
+                command_timeout=settings.db_command_timeout_s,
             )  # fmt: skip
         metrics.statements.labels("optimistic" if optimistic else "direct").inc()
         if result.fell_back:
