@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -14,18 +15,12 @@ from fastapi.responses import Response
 from mt5db_api.db import market_data, ticks
 from mt5db_api.deps import connection, require_scope
 from mt5db_api.errors import ApiError
-from mt5db_api.parsing import (
-    BodyError,
-    candle_items,
-    decode_body,
-    tick_items,
-    validate_candles,
-    validate_ticks,
-)
+from mt5db_api.parsing import BodyError, CandleBatch, TickBatch, parse_candles, parse_ticks
 from mt5db_api.schemas import ErrorOut, IngestResult, TickIngestResult, body_ref
 from mt5db_api.settings import Settings
 
 log = logging.getLogger(__name__)
+Batch = TypeVar("Batch", CandleBatch, TickBatch)
 
 # The hot path reads pool/settings/metrics from app.state (no per-parameter dependencies): each
 # FastAPI dependency node is solved per request, and single-candle requests are dominated by
@@ -68,16 +63,15 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(raw: bytes, kind: str, settings: Settings, metrics: Any) -> list[Any]:
+def _parse(
+    parse: Callable[[bytes, float, int], Batch], raw: bytes, settings: Settings, metrics: Any
+) -> Batch:
+    """parse_candles or parse_ticks; a body that cannot be used answers 400/413 with its reason."""
     try:
-        items = candle_items(decode_body(raw)) if kind == "candles" else tick_items(decode_body(raw))
+        return parse(raw, time.time(), settings.max_items)
     except BodyError as err:
         metrics.errors.labels(err.reason).inc()
-        raise ApiError(err.status, {"detail": err.reason}) from None
-    if len(items) > settings.max_items:
-        metrics.errors.labels("too_many_items").inc()
-        raise ApiError(413, {"detail": "too_many_items", "limit_items": settings.max_items})
-    return items
+        raise ApiError(err.status, {"detail": err.reason, **err.extra}) from None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/+\-]")
@@ -94,8 +88,7 @@ def _source(request: Request) -> str:
 
 async def _ingest_candles(request: Request, pool: Any, settings: Settings, metrics: Any) -> Response:
     raw = await read_body(request, settings)
-    items = _parse(raw, "candles", settings, metrics)
-    batch = validate_candles(items, time.time())
+    batch = _parse(parse_candles, raw, settings, metrics)
     metrics.batch_size.labels("candles").observe(batch.received)
     inserted = updated = duplicates = 0
     if len(batch) and len(batch) <= settings.coalesce_max_items:
@@ -169,8 +162,7 @@ async def ingest_tick(request: Request) -> Response:
     state = request.app.state
     pool, settings, metrics = state.pool, state.settings, state.metrics
     raw = await read_body(request, settings)
-    items = _parse(raw, "ticks", settings, metrics)
-    batch = validate_ticks(items, time.time())
+    batch = _parse(parse_ticks, raw, settings, metrics)
     metrics.batch_size.labels("ticks").observe(batch.received)
     stored = 0
     if len(batch):

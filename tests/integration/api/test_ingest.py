@@ -263,3 +263,16 @@ def test_prices_round_trip_bit_exact(client, clean, price):
                          "high": price, "low": price, "close": price, "volume": 1})  # fmt: skip
     assert client.post("/ingest", body).body == counts(1, inserted=1)
     assert clean.sql("SELECT symbol, open::text FROM market_data") == f"NULL|{price!r}"
+
+
+def test_a_bad_item_in_a_large_batch_is_reported_and_its_neighbours_stored(client, clean):
+    docs = orjson.loads(_batch(0, 300))["items"]
+    docs[137]["high"] = docs[137]["low"] / 2  # high < low: a plain-looking batch with one bad bar
+    docs[200]["spread"] = 0.00012  # extras on some bars only: a second COPY row layout
+    docs[201]["real_volume"] = 2**63 - 1
+    reply = client.post("/ingest", orjson.dumps({"items": docs}))
+    assert reply.body == counts(300, inserted=299, errors='{"index":137,"reason":"high_below_low"}')
+    assert (
+        clean.sql("SELECT count(*), count(spread), max(real_volume) FROM market_data") == f"299|1|{2**63 - 1}"
+    )
+    assert clean.sql("SELECT count(*) FROM market_data WHERE ts = '2025-03-10 02:17:00+00'") == "0"
