@@ -1,10 +1,16 @@
 """The ingest hot path before the database: lenient framing, envelope detection, per-item checks.
 
 No pydantic model per item (ARCHITECTURE: a model per candle costs a full core at a third of raw
-COPY's rate). The body is parsed once with orjson (falling back to the standard library for the
-NaN/Infinity tokens orjson refuses), every item is checked with plain type tests, and valid items
-land in column lists that go to PostgreSQL as arrays in one statement. Items sharing a key inside
-one batch are merged here with the same monotone rule the SQL applies.
+COPY's rate). Two ways, one outcome (parse_candles picks):
+
+- the general way: the body is parsed once with orjson (falling back to the standard library for
+  the NaN/Infinity tokens orjson refuses) and every item is checked with plain type tests, giving
+  per-item reasons;
+- the plain way, for large bodies of valid, uniform candles: msgspec structs and checks once per
+  column (plain_batch); anything else it leaves to the general way.
+
+Valid items land in column lists (CandleBatch) for the database. Items sharing a key inside one
+batch are merged here with the same monotone rule the SQL applies.
 """
 
 from __future__ import annotations
