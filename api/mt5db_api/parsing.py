@@ -539,13 +539,14 @@ def plain_batch(raw: bytes, now: float) -> CandleBatch | None:
         epochs = np.array([stamps[t] for t in ts_raw], dtype=np.int64)
     elif not ((epochs >= EPOCH_1990).all() and (epochs <= now + DAY).all()):
         return None
-    widths = {name: TIMEFRAMES[name].seconds for name in set(timeframe) if TIMEFRAMES[name].fixed}
-    if len(widths) == len(set(timeframe)):
+    distinct = set(names.values())
+    widths = {name: TIMEFRAMES[name].seconds for name in distinct if TIMEFRAMES[name].fixed}
+    if len(widths) == len(distinct):
         width = np.array([widths[t] for t in timeframe]) if len(widths) > 1 else widths[timeframe[0]]
         ts = (epochs - epochs % width).tolist()
     else:  # W1, MN1: calendar buckets
         ts = [floor_epoch(e, t) for e, t in zip(epochs.tolist(), timeframe, strict=True)]
-    one_series = len(set(timeframe)) == 1 and len(set(symbol)) == 1
+    one_series = len(distinct) == 1 and len(set(symbol)) == 1
     if (len(set(ts)) if one_series else len(set(zip(symbol, timeframe, ts, strict=True)))) == n:
         return CandleBatch(received=n, symbol=symbol, timeframe=timeframe, ts=ts, open=o, high=h, low=lo,
                            close=c, volume=volume, spread=spread, real_volume=real)  # fmt: skip

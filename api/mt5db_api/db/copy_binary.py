@@ -86,13 +86,10 @@ def _rows(layout: Layout, columns: dict[str, list[Any]], source: bytes) -> bytes
 def market_data_payload(candles: CandleColumns, source: str) -> bytes:
     """One binary COPY payload for COLUMNS. Text values must be ASCII (the ingest validators ensure
     it for symbols, timeframes and sources); volumes fit in int64."""
-    symbol, timeframe, spread, real_volume = (
-        candles.symbol,
-        candles.timeframe,
-        candles.spread,
-        candles.real_volume,
-    )
     columns: dict[str, list[Any]] = {name: getattr(candles, name) for name in COLUMNS[:-1]}
+    symbol, timeframe, spread, real_volume = (
+        columns[k] for k in ("symbol", "timeframe", "spread", "real_volume")
+    )
     encoded = source.encode("ascii")
     n = len(symbol)
     symbol_lengths, timeframe_lengths = set(map(len, symbol)), set(map(len, timeframe))
