@@ -71,6 +71,38 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        2,
+        "model_versions (the model registry; created at run time by training before)",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS model_versions (
+                id                  bigserial PRIMARY KEY,
+                name                text NOT NULL,
+                version             integer NOT NULL,
+                created_at          timestamptz NOT NULL DEFAULT now(),
+                status              text NOT NULL DEFAULT 'candidate',
+                algo                text NOT NULL,
+                task                text NOT NULL,
+                symbol              text NOT NULL,
+                timeframe           text NOT NULL,
+                horizon             integer NOT NULL,
+                feature_set_version text NOT NULL,
+                train_range         text NOT NULL,
+                data_sha256         text NOT NULL,
+                code_git_sha        text NOT NULL,
+                params              jsonb NOT NULL DEFAULT '{}'::jsonb,
+                metrics             jsonb NOT NULL DEFAULT '{}'::jsonb,
+                threshold           double precision,
+                artifact_uri        text NOT NULL,
+                artifact_sha256     text NOT NULL,
+                run_name            text NOT NULL,
+                UNIQUE (name, version)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS model_versions_name_idx ON model_versions (name, version DESC)",
+        ],
+    ),
 ]
 
 CURRENT_VERSION = MIGRATIONS[-1][0]

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mt5db_api.db.migrations import CURRENT_VERSION, MIGRATIONS
 from mt5db_core.net import free_port, wait_for_http
 
 pytestmark = pytest.mark.postgres
@@ -31,7 +32,8 @@ def mt5db(
 def test_migrate_keys_api_replay(database_url, tmp_path, eurusd_h1_csv):
     done = mt5db("migrate", "--database-url", database_url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("schema version 1 (applied: 1)")
+    every = ",".join(str(v) for v, _, _ in MIGRATIONS)
+    assert done.stdout.startswith(f"schema version {CURRENT_VERSION} (applied: {every})")
     assert "applied: none" in mt5db("migrate", "--database-url", database_url).stdout
 
     created = mt5db(

@@ -7,7 +7,9 @@ import asyncio
 import asyncpg
 import pytest
 
-from mt5db_api.db.migrations import CURRENT_VERSION, migrate, schema_version, timescale_available
+from mt5db_api.db.migrations import CURRENT_VERSION, MIGRATIONS, migrate, schema_version, timescale_available
+
+EVERY = [version for version, _, _ in MIGRATIONS]
 
 pytestmark = pytest.mark.postgres
 
@@ -17,13 +19,19 @@ async def test_migrate_twice_is_idempotent(database_url):
     try:
         assert await schema_version(conn) == 0
         first = await migrate(conn)
-        assert first.applied == [CURRENT_VERSION] and first.version == CURRENT_VERSION
+        assert first.applied == EVERY and first.version == CURRENT_VERSION
         second = await migrate(conn)
         assert second.applied == [] and second.version == CURRENT_VERSION
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
-        assert [r[0] for r in tables] == ["api_keys", "market_data", "schema_migrations", "ticks"]
+        assert [r[0] for r in tables] == [
+            "api_keys",
+            "market_data",
+            "model_versions",
+            "schema_migrations",
+            "ticks",
+        ]
     finally:
         await conn.close()
 
@@ -32,7 +40,7 @@ async def test_concurrent_migrate_from_several_connections(database_url):
     conns = [await asyncpg.connect(database_url) for _ in range(5)]
     try:
         reports = await asyncio.gather(*(migrate(c) for c in conns))
-        assert sorted(len(r.applied) for r in reports) == [0, 0, 0, 0, 1]
+        assert sorted(len(r.applied) for r in reports) == [0, 0, 0, 0, len(EVERY)]
         assert {r.version for r in reports} == {CURRENT_VERSION}
         assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == CURRENT_VERSION
     finally:
