@@ -34,7 +34,7 @@ from mt5db_api.db import api_keys
 from mt5db_api.db.migrations import migrate
 from mt5db_core import apikeys
 from mt5db_core.net import free_port, wait_for_http
-from mt5db_core.services.postgres import LocalPostgres
+from mt5db_local.postgres import LocalPostgres
 
 CLIENTS = 16
 ROUNDS = 3

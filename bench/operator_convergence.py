@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 from kubernetes import config
 
-from mt5db_core import tools
 from mt5db_core.net import free_port
-from mt5db_core.services.kube import ControlPlane
+from mt5db_harness import tools
+from mt5db_harness.control_plane import ControlPlane
 from mt5db_operator.kube import Kube
 
 REPO = Path(__file__).resolve().parents[1]

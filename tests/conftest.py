@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from mt5db_core import tools
-from mt5db_core.services.kube import ControlPlane
-from mt5db_core.services.postgres import LocalPostgres
-from mt5db_core.services.prometheus import LocalPrometheus
+from mt5db_harness import tools
+from mt5db_harness.control_plane import ControlPlane
+from mt5db_harness.prometheus import LocalPrometheus
+from mt5db_local.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,4 +1,4 @@
-"""`mt5db` subcommands of the api component: api, migrate, keys, replay, demo.
+"""`mt5db` subcommands of the api component: api, migrate, keys, replay.
 
 Kept cheap to import (every `mt5db` invocation loads it): FastAPI, asyncpg etc. are imported
 inside the handlers.
@@ -85,13 +85,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_replay)
-
-    p = subparsers.add_parser("demo", help="one-machine demo: local PostgreSQL, API, replay of EURUSD H1")
-    p.add_argument("--data-dir", help="PostgreSQL data under this directory (default: a temp dir)")
-    p.add_argument("--keep", action="store_true", help="keep the data directory afterwards")
-    p.add_argument("--csv", help="history file (default: ../shared/data/EURUSD_H1_2021-10-18_2024-12-31.csv)")
-    p.add_argument("--batch", type=int, default=500)
-    p.set_defaults(handler=_demo)
 
 
 def _api(args: argparse.Namespace) -> int:
@@ -298,9 +291,3 @@ def _replay(args: argparse.Namespace) -> int:
         return 1
     print(summary.line())
     return 0 if summary.failed_requests == 0 else 1
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from mt5db_api.demo import run_demo
-
-    return run_demo(data_dir=args.data_dir, keep=args.keep, csv=args.csv, batch=args.batch)

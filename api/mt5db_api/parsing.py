@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 import orjson
 
-from mt5db_api.timeframes import TIMEFRAMES, canonical, floor_epoch
+from mt5db_core.market.timeframes import TIMEFRAMES, canonical, floor_epoch
 
 EPOCH_1990 = 631152000
 DAY = 86400

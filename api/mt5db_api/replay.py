@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from mt5db_api.timeframes import canonical
+from mt5db_core.market.timeframes import canonical
 
 _NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9.#+\-]{1,32})_(?P<tf>[A-Za-z0-9]{1,6})(?:_|\.|$)")
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from mt5db_api.timeframes import TIMEFRAMES
+from mt5db_core.market.timeframes import TIMEFRAMES
 
 TIMEFRAME_VALUES = [t.name for t in TIMEFRAMES.values()] + [str(t.code) for t in TIMEFRAMES.values()]
 SYMBOL_PATTERN = r"^[A-Za-z0-9._#+\-]{1,32}$"

@@ -16,7 +16,7 @@ import pytest
 
 from mt5db_core import apikeys
 from mt5db_core.net import free_port, wait_for_http
-from mt5db_core.services.prometheus import LocalPrometheus
+from mt5db_harness.prometheus import LocalPrometheus
 from mt5db_operator.models import Meta, TradingStackSpec
 from mt5db_operator.resources import monitoring
 

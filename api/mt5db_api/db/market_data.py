@@ -10,7 +10,7 @@ import asyncpg
 
 from mt5db_api.db import copy_binary
 from mt5db_api.db.copy_binary import CandleColumns
-from mt5db_api.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
+from mt5db_core.market.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 
 # One statement per request: the arrays are unnested into rows, each key is inserted or merged
 # (high = max, low = min, volume = max, open/close from the snapshot with the larger volume, ties ->

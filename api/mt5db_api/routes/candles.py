@@ -13,8 +13,8 @@ from mt5db_api.deps import PoolDep, SettingsDep, require_scope
 from mt5db_api.errors import ApiError
 from mt5db_api.parsing import ItemError, parse_ts
 from mt5db_api.schemas import SYMBOL_PATTERN, TIMEFRAME_VALUES, CandleOut, CandlesPage
-from mt5db_api.timeframes import canonical, floor_epoch
 from mt5db_api.timeutil import iso_z
+from mt5db_core.market.timeframes import canonical, floor_epoch
 
 router = APIRouter(tags=["candles"], dependencies=[Depends(require_scope("read"))])
 

@@ -24,7 +24,7 @@ from mt5db_api.server import ThreadedServer
 from mt5db_api.settings import Settings
 from mt5db_core import apikeys
 from mt5db_core.net import free_port
-from mt5db_core.services.postgres import LocalPostgres
+from mt5db_local.postgres import LocalPostgres
 
 EA_BODIES = Path(__file__).parent / "ea_bodies"
 

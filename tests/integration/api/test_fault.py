@@ -17,7 +17,7 @@ import pytest
 from mt5db_api.server import ThreadedServer
 from mt5db_api.settings import Settings
 from mt5db_core.net import free_port
-from mt5db_core.services.postgres import LocalPostgres
+from mt5db_local.postgres import LocalPostgres
 
 from .conftest import Client, prepare_database, run
 

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mt5db_core.services.kube import ControlPlane
+from mt5db_harness.control_plane import ControlPlane
 
 pytestmark = pytest.mark.kube
 

@@ -5,7 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from mt5db_core.services.postgres import LocalPostgres
+from mt5db_local.postgres import LocalPostgres
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mt5db_core.net import free_port
-from mt5db_core.services.prometheus import LocalPrometheus
+from mt5db_harness.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.prometheus
 

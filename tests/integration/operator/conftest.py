@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mt5db_core.services.kube import ControlPlane
+from mt5db_harness.control_plane import ControlPlane
 from mt5db_operator.context import Options
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mt5db_core.services.prometheus import LocalPrometheus
+from mt5db_harness.prometheus import LocalPrometheus
 from mt5db_operator.models import Meta, TradingStackSpec
 from mt5db_operator.resources.monitoring import rule_groups
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mt5db_core.services.prometheus import LocalPrometheus
+from mt5db_harness.prometheus import LocalPrometheus
 from mt5db_operator.kube import Kube
 from mt5db_operator.runner import EmbeddedOperator
 

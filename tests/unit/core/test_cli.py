@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from mt5db_core import cli, doctor
+from mt5db_core import cli
+from mt5db_harness import doctor
 
 
 def run_mt5db(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +22,14 @@ def test_version_lists_every_component() -> None:
     done = run_mt5db("version")
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines()]
-    assert names == ["mt5db-core", "mt5db-api", "mt5db-training", "mt5db-operator"]
+    assert names == [
+        "mt5db-core",
+        "mt5db-api",
+        "mt5db-backup",
+        "mt5db-training",
+        "mt5db-operator",
+        "mt5db-local",
+    ]
 
 
 def test_unknown_subcommand_is_a_usage_error() -> None:

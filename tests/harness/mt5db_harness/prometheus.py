@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from mt5db_core.net import free_port, wait_for_http
-from mt5db_core.tools import prometheus_binaries
+from mt5db_harness.tools import prometheus_binaries
 
 
 class LocalPrometheus:

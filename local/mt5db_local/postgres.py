@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster on 127.0.0.1: for tests, benchmarks and `mt5db demo`.
+"""The embedded default database: a PostgreSQL cluster on 127.0.0.1 for `mt5db demo`, tests and benchmarks.
 
 initdb refuses to run as root, so when we are root the cluster belongs to the `postgres`
 system user (created by the Debian package) and every server command runs through runuser.
@@ -7,6 +7,7 @@ The superuser password is generated per cluster; nothing is hard-coded.
 
 from __future__ import annotations
 
+import glob
 import os
 import pwd
 import secrets
@@ -18,7 +19,21 @@ from pathlib import Path
 from types import TracebackType
 
 from mt5db_core.net import free_port, wait_for_port
-from mt5db_core.tools import postgres_bindir
+
+
+class PostgresNotInstalled(RuntimeError):
+    """The PostgreSQL server binaries are not on this machine; the message names the package."""
+
+
+def postgres_bindir() -> Path:
+    """Directory holding initdb/pg_ctl/postgres, preferring the newest Debian major."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    raise PostgresNotInstalled("PostgreSQL server binaries not found (Debian package postgresql-15)")
 
 
 class LocalPostgres:

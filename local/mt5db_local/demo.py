@@ -49,7 +49,7 @@ def run_demo(*, data_dir: str | None, keep: bool, csv: str | None, batch: int = 
     from mt5db_api.settings import Settings
     from mt5db_core import apikeys
     from mt5db_core.net import free_port
-    from mt5db_core.services.postgres import LocalPostgres
+    from mt5db_local.postgres import LocalPostgres
 
     csv_path = Path(csv).resolve() if csv else _default_csv()
     if not csv_path.is_file():

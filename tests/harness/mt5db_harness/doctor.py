@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mt5db_core import tools
+from mt5db_harness import tools
+from mt5db_local.postgres import PostgresNotInstalled, postgres_bindir
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ def _which(name: str, version_flag: str, missing: str) -> Check:
 
 def _postgres() -> Check:
     try:
-        bindir = tools.postgres_bindir()
-    except tools.ToolMissing as exc:
+        bindir = postgres_bindir()
+    except PostgresNotInstalled as exc:
         return Check("postgresql", False, "-", f"{exc}; `make dev` installs it when run as root")
     detail = str(bindir)
     if os.geteuid() == 0:
@@ -51,8 +52,8 @@ def _postgres() -> Check:
 
 def _timescaledb() -> Check:
     try:
-        bindir = tools.postgres_bindir()
-    except tools.ToolMissing:
+        bindir = postgres_bindir()
+    except PostgresNotInstalled:
         return Check("timescaledb", False, "-", "no PostgreSQL")
     share = Path(str(bindir).replace("/lib/", "/share/")).parent
     control = sorted(share.glob("extension/timescaledb.control"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mt5db_core.net import free_port, wait_for_http, wait_for_port
-from mt5db_core.tools import KubeBinaries
+from mt5db_harness.tools import KubeBinaries
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ControlPlane:
         self.kcm_port = free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
         # etcd on tmpfs when there is one: fsyncs dominate apiserver latency otherwise.
-        shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp below it, not a fixed name
+        shm = Path("/dev/shm")
         self.etcd_dir = Path(tempfile.mkdtemp(prefix="mt5db-etcd-", dir=shm if shm.is_dir() else None))
 
     @property

@@ -6,7 +6,6 @@ the work tree, keyed by version, so a fresh clone on the same machine reuses it.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -41,17 +40,6 @@ def repo_root() -> Path | None:
 
 class ToolMissing(RuntimeError):
     """A real binary the caller needs cannot be found or built here; the message says why."""
-
-
-def postgres_bindir() -> Path:
-    """Directory holding initdb/pg_ctl/postgres, preferring the newest Debian major."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    if candidates:
-        return Path(candidates[0]).parent
-    raise ToolMissing("PostgreSQL server binaries not found (Debian package postgresql-15)")
 
 
 def prometheus_binaries() -> tuple[Path, Path]:

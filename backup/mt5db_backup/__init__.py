@@ -1,0 +1,1 @@
+"""MT5 Trading DB backups: pg_dump/pg_restore with checksums, retention and restore verification."""
