@@ -44,20 +44,20 @@ def _backup(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from mt5db_backup import backup
+    from mt5db_backup.dump import BackupRequest, run_backup
+    from mt5db_backup.outcome import EXIT_USAGE, cleanup_on_sigterm, emit_result
+    from mt5db_backup.restore import run_verify_file
 
-    with backup.cleanup_on_sigterm():
+    with cleanup_on_sigterm():
         if args.verify_file:
-            return backup.run_verify_file(args.database_url, args.verify_file)
+            return run_verify_file(args.database_url, args.verify_file)
         policy = args.policy or os.environ.get("MT5DB_BACKUP_POLICY")
         if not args.destination or not policy:
             message = "--destination and --policy are required (or --verify-file FILE.dump)"
             print(f"backup: FAILED {message}", file=sys.stderr)
-            backup.emit_result(
-                {"action": "backup", "ok": False, "error": message, "exit_code": backup.EXIT_USAGE}
-            )
-            return backup.EXIT_USAGE
-        request = backup.BackupRequest(
+            emit_result({"action": "backup", "ok": False, "error": message, "exit_code": EXIT_USAGE})
+            return EXIT_USAGE
+        request = BackupRequest(
             database_url=args.database_url,
             destination=args.destination,
             keep_last=args.keep_last,
@@ -65,17 +65,18 @@ def _backup(args: argparse.Namespace) -> int:
             policy=policy,
             verify=args.verify,
         )
-        return backup.run_backup(request)
+        return run_backup(request)
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from mt5db_backup import backup
+    from mt5db_backup.outcome import cleanup_on_sigterm
+    from mt5db_backup.restore import RestoreRequest, run_restore
 
-    with backup.cleanup_on_sigterm():
-        request = backup.RestoreRequest(
+    with cleanup_on_sigterm():
+        request = RestoreRequest(
             database_url=args.database_url,
             from_file=args.from_file,
             target_database=args.target_database,
             confirm=args.confirm,
         )
-        return backup.run_restore(request)
+        return run_restore(request)

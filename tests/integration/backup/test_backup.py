@@ -387,7 +387,7 @@ def test_sigterm_mid_dump_removes_the_partial_file(source, tmp_path):
 
 
 def test_database_url_password_never_reaches_the_command_line():
-    from mt5db_backup.backup import parse_database_url
+    from mt5db_backup.pg import parse_database_url
 
     conn = parse_database_url("postgresql://u:p%40ss@db:5432/mt5db?sslmode=require")
     assert conn.url == "postgresql://u@db:5432/mt5db?sslmode=require"
