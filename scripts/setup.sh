@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-dev}"
 cache="${MT5DB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mt5db}"
-UV_VERSION="0.13.9"
+# The one uv pin lives in pyproject.toml ([tool.uv] required-version).
+UV_VERSION="$(sed -n 's/^required-version = "==\(.*\)"$/\1/p' pyproject.toml)"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -35,3 +35,14 @@ def test_lock_is_current() -> None:
     """--frozen installs exactly uv.lock; this fails when a pyproject changed without re-locking."""
     done = subprocess.run([str(UV), "lock", "--check"], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_one_uv_version() -> None:
+    """setup.sh, the image builds and the dev group all use pyproject's [tool.uv] required-version."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    pinned = project["tool"]["uv"]["required-version"].removeprefix("==")
+    assert f"uv=={pinned}" in project["dependency-groups"]["dev"]
+    done = subprocess.run([str(UV), "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.split()[1] == pinned
