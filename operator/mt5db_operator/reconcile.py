@@ -19,12 +19,12 @@ from mt5db_operator.constants import Cond, Phase, Reason
 from mt5db_operator.context import Context
 from mt5db_operator.credentials import generate_db_passwords, generate_first_api_key
 from mt5db_operator.cron import next_fire
-from mt5db_operator.kube import ApiError
-from mt5db_operator.models import BackupPolicySpec, Meta, TradingStackSpec, TrainingRunSpec
+from mt5db_operator.kubeapi import ApiError
 from mt5db_operator.resources import backuppolicy as bp
 from mt5db_operator.resources import monitoring as mon
 from mt5db_operator.resources import tradingstack as ts
 from mt5db_operator.resources import trainingrun as tr
+from mt5db_operator.specs import BackupPolicySpec, Meta, TradingStackSpec, TrainingRunSpec
 from mt5db_operator.status import (
     Condition,
     deployment_condition,

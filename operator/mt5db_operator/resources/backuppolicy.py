@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import BackupPolicySpec, TradingStackSpec
 from mt5db_operator.resources.common import (
     container_security_context,
     labels,
@@ -15,6 +14,7 @@ from mt5db_operator.resources.common import (
     tmp_volume,
 )
 from mt5db_operator.resources.tradingstack import API_UID, db_client_labels
+from mt5db_operator.specs import BackupPolicySpec, TradingStackSpec
 
 BACKUP_MOUNT = "/backups"
 HISTORY_LIMIT = 5

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import TradingStackSpec
 from mt5db_operator.resources.common import (
     container_security_context,
     labels,
@@ -22,6 +21,7 @@ from mt5db_operator.resources.common import (
     short_hash,
     tmp_volume,
 )
+from mt5db_operator.specs import TradingStackSpec
 
 DB_PORT = 5432
 API_PORT = 8000

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import TradingStackSpec, TrainingRunSpec
 from mt5db_operator.resources.common import (
     container_security_context,
     labels,
@@ -15,6 +14,7 @@ from mt5db_operator.resources.common import (
     tmp_volume,
 )
 from mt5db_operator.resources.tradingstack import db_client_labels
+from mt5db_operator.specs import TradingStackSpec, TrainingRunSpec
 
 TRAINING_UID = 1000  # the Ray base images' `ray` user
 CONFIG_ERROR_EXIT_CODE = 2  # argparse/config errors: retrying cannot help

@@ -15,8 +15,8 @@ import pytest
 
 from mt5db_harness.control_plane import ControlPlane
 from mt5db_operator.context import Options
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
 from .kubeutil import CRDS, load, wait_for
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from mt5db_operator.kube import ApiError, Kube
+from mt5db_operator.kubeapi import ApiError, Kube
 
 REPO = Path(__file__).resolve().parents[3]
 CRDS = REPO / "crds"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
 from .kubeutil import (
     EXAMPLES,

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from mt5db_harness.prometheus import LocalPrometheus
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
 from .conftest import install_crds
 from .kubeutil import EXAMPLES, condition, create, load, owned_by, stack_status, wait_for

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import ApiError, Kube
+from mt5db_operator.kubeapi import ApiError, Kube
 
 from .kubeutil import EXAMPLES, load
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mt5db_operator.models import BackupPolicySpec, Meta
 from mt5db_operator.resources import backuppolicy as bp
+from mt5db_operator.specs import BackupPolicySpec, Meta
 
 from .helpers import assert_child, assert_hardened, stack
 

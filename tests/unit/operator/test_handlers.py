@@ -10,7 +10,7 @@ from mt5db_operator import cli
 from mt5db_operator import constants as c
 from mt5db_operator.context import Context, Options
 from mt5db_operator.handlers import edited_by_someone_else, owners_of
-from mt5db_operator.metrics import OperatorMetrics
+from mt5db_operator.instruments import OperatorMetrics
 
 
 def test_owners_of_direct_children_and_cronjob_runs() -> None:

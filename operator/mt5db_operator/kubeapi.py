@@ -1,8 +1,10 @@
-"""A thin synchronous REST layer over the official client's ApiClient.
+"""The operator's Kubernetes API client: a thin synchronous REST layer over the official
+client's ApiClient.
 
-One apply primitive (server-side apply with a stable field manager and force), plus get,
-create, delete, list, status merge-patch and discovery. Paths come from a table of the kinds
-the operator manages, so nothing needs a discovery round trip per call.
+Server-side apply (a stable field manager, force), get, create, delete, list, status
+merge-patch and discovery. Paths come from a table of the kinds the operator manages, so
+nothing needs a discovery round trip per call. The reconcile layer's `ensure` primitive
+(`reconcile/children.py`) is built on these calls.
 """
 
 from __future__ import annotations

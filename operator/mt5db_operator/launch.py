@@ -1,4 +1,8 @@
-"""Run the operator: embedded Kopf (standalone), a metrics endpoint, a liveness endpoint."""
+"""Start the operator: Kopf embedded (standalone), its metrics endpoint and liveness endpoint.
+
+`run_operator` is what `mt5db operator` runs; `EmbeddedOperator` runs the same in a background
+thread (tests, the benchmark).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ from prometheus_client import start_http_server
 
 from mt5db_operator.context import Context, Options
 from mt5db_operator.handlers import build_registry
-from mt5db_operator.kube import Capabilities, Kube
-from mt5db_operator.metrics import OperatorMetrics
+from mt5db_operator.instruments import OperatorMetrics
+from mt5db_operator.kubeapi import Capabilities, Kube
 from mt5db_operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
