@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.resources.common import labels, meta, selector
+from mt5db_operator.resources.labels import labels, meta, selector
 from mt5db_operator.specs import TradingStackSpec
 
 
