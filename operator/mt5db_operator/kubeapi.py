@@ -144,15 +144,18 @@ class Kube:
             raise
         return result
 
-    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+    def delete(
+        self, api_version: str, kind: str, namespace: str | None, name: str, uid: str | None = None
+    ) -> bool:
+        """DELETE (background propagation); False when absent, or replaced since `uid` was read."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            # Delete exactly the object that was judged, not a same-named successor.
+            body["preconditions"] = {"uid": uid}
         try:
-            self.call(
-                "DELETE",
-                path_for(api_version, kind, namespace, name),
-                body={"propagationPolicy": "Background"},
-            )
+            self.call("DELETE", path_for(api_version, kind, namespace, name), body=body)
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.status == 404 or (uid and exc.status == 409):
                 return False
             raise
         return True

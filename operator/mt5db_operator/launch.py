@@ -21,7 +21,6 @@ from mt5db_operator.context import Context, Options
 from mt5db_operator.handlers import build_registry
 from mt5db_operator.instruments import OperatorMetrics
 from mt5db_operator.kubeapi import Capabilities, Kube
-from mt5db_operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def make_memo(kubeconfig: str | None, options: Options) -> kopf.Memo:
         metrics=OperatorMetrics(),
         options=options,
     )
-    return kopf.Memo(ctx=ctx, reconciler=Reconciler(ctx))
+    return kopf.Memo(ctx=ctx)
 
 
 async def run_operator(
