@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .kubeutil import REPO
+from .helpers import REPO
 
 pytestmark = pytest.mark.helm
 CHART = REPO / "charts" / "mt5db-operator"

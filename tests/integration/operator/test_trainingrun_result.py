@@ -23,8 +23,17 @@ from mt5db_operator.kubeapi import Kube
 from mt5db_operator.launch import EmbeddedOperator
 from mt5db_training import publish
 
-from .kubeutil import EXAMPLES, condition, create, load, mark_pods_succeeded, owned_by, pods, wait_for
-from .test_trainingrun import wait_run_phase
+from .helpers import (
+    EXAMPLES,
+    condition,
+    create,
+    load,
+    mark_pods_succeeded,
+    owned_by,
+    pods,
+    wait_for,
+    wait_run_phase,
+)
 
 pytestmark = pytest.mark.kube
 

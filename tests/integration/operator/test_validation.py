@@ -9,11 +9,9 @@ import pytest
 
 from mt5db_operator.kubeapi import ApiError, Kube
 
-from .kubeutil import EXAMPLES, load
+from .helpers import EXAMPLES, GV, load
 
 pytestmark = pytest.mark.kube
-
-GV = "mt5db.io/v1alpha1"
 
 
 def _example(name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mt5db_operator.resources import trainingrun as tr
 from mt5db_operator.specs import Meta, TrainingRunSpec
 
-from .helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
+from ..helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
 
 RUN = TrainingRunSpec.parse(
     {
