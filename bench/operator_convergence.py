@@ -28,7 +28,7 @@ from kubernetes import config
 from mt5db_core.net import free_port
 from mt5db_harness import tools
 from mt5db_harness.control_plane import ControlPlane
-from mt5db_operator.kube import Kube
+from mt5db_operator.kubeapi import Kube
 
 REPO = Path(__file__).resolve().parents[1]
 GV = "mt5db.io/v1alpha1"

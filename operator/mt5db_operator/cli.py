@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     from mt5db_operator.context import Options
-    from mt5db_operator.runner import run_operator
+    from mt5db_operator.launch import run_operator
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(

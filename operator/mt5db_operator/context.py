@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mt5db_operator.kube import Capabilities, Kube
-from mt5db_operator.metrics import OperatorMetrics
+from mt5db_operator.instruments import OperatorMetrics
+from mt5db_operator.kubeapi import Capabilities, Kube
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Kopf handlers, registered into a registry built per operator (no module-level registry).
 
-Handlers are thin: every one of them asks the Reconciler for one level-based pass of one
-object. Children are watched (server-side label selector) so that a deleted or edited child
+Handlers are thin: every one of them asks the reconcile layer (`reconcile.run`) for one
+level-based pass of one object. Children are watched (server-side label selector) so that a deleted or edited child
 is restored, and a child's status change (StatefulSet ready, Job complete) reaches the
 owner's status without waiting for the drift timer.
 """
@@ -15,6 +15,7 @@ import kopf
 from kopf._cogs.structs.references import Selector  # not re-exported at the top level in 1.45
 
 from mt5db_operator import constants as c
+from mt5db_operator import reconcile
 from mt5db_operator.context import Options
 
 OWNED_KINDS = {c.KIND_STACK, c.KIND_RUN, c.KIND_POLICY}
@@ -119,10 +120,10 @@ def build_registry(options: Options, kubeconfig: str | None = None) -> kopf.Oper
 
 def _register_kind(registry: kopf.OperatorRegistry, plural: str, kind: str, options: Options) -> None:
     def changed(**kw: Any) -> None:
-        kw["memo"].reconciler.run(kind, kw["namespace"], kw["name"], str(kw["reason"]))
+        reconcile.run(kw["memo"].ctx, kind, kw["namespace"], kw["name"], str(kw["reason"]))
 
     def resync(**kw: Any) -> None:
-        kw["memo"].reconciler.run(kind, kw["namespace"], kw["name"], "timer")
+        reconcile.run(kw["memo"].ctx, kind, kw["namespace"], kw["name"], "timer")
 
     def deleted(**kw: Any) -> None:
         kw["memo"].ctx.forget(f"{kind}/{kw['namespace']}/{kw['name']}")
@@ -156,7 +157,7 @@ def _register_child(registry: kopf.OperatorRegistry, group: str, version: str, p
         if type_ == "MODIFIED" and plural not in STATUS_CHILDREN and not edited_by_someone_else(body):
             return  # our own apply echoing back
         for kind, owner in owners_of(body):
-            kw["memo"].reconciler.run(kind, kw["namespace"], owner, f"child-{type_.lower()}")
+            reconcile.run(kw["memo"].ctx, kind, kw["namespace"], owner, f"child-{type_.lower()}")
 
     kopf.on.event(
         group, version, plural,

@@ -17,8 +17,8 @@ import pytest
 from mt5db_core import apikeys
 from mt5db_core.net import free_port, wait_for_http
 from mt5db_local.postgres import LocalPostgres
-from mt5db_operator.models import Meta, TradingStackSpec
 from mt5db_operator.resources import tradingstack as builders
+from mt5db_operator.specs import Meta, TradingStackSpec
 
 pytestmark = pytest.mark.postgres
 

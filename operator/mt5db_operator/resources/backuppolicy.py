@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import BackupPolicySpec, TradingStackSpec
-from mt5db_operator.resources.common import (
+from mt5db_operator.resources.labels import db_client_labels, labels, meta
+from mt5db_operator.resources.pod import (
+    API_UID,
     container_security_context,
-    labels,
-    meta,
     pod_security_context,
     secret_env,
     tmp_volume,
 )
-from mt5db_operator.resources.tradingstack import API_UID, db_client_labels
+from mt5db_operator.specs import BackupPolicySpec, TradingStackSpec
 
 BACKUP_MOUNT = "/backups"
 HISTORY_LIMIT = 5

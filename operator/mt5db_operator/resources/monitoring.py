@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import TradingStackSpec
-from mt5db_operator.resources.common import labels, meta, selector
+from mt5db_operator.resources.labels import labels, meta, selector
+from mt5db_operator.specs import TradingStackSpec
 
 
 def _selector(stack: TradingStackSpec) -> str:

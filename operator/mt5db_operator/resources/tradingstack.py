@@ -2,32 +2,30 @@
 
 Every function is pure and deterministic: the same spec gives the same manifest, byte for
 byte. Random values (passwords, the first API key) are generated once by
-`mt5db_operator.secrets` and passed in; the builders only shape them.
+`mt5db_operator.credentials` and passed in; the builders only shape them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
-from mt5db_operator import constants as c
-from mt5db_operator.models import TradingStackSpec
-from mt5db_operator.resources.common import (
+from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
+from mt5db_operator.resources.pod import (
+    API_UID,
+    DB_UID,
     container_security_context,
-    labels,
-    meta,
     pod_security_context,
     secret_env,
-    selector,
-    short_hash,
     tmp_volume,
 )
+from mt5db_operator.specs import TradingStackSpec
 
 DB_PORT = 5432
 API_PORT = 8000
-# The TimescaleDB HA image runs as `postgres` (uid 1000) with PGDATA under /home/postgres.
-DB_UID = 1000
-API_UID = 10001
+# The TimescaleDB HA image keeps PGDATA under /home/postgres.
 PGDATA_MOUNT = "/home/postgres/pgdata"
 DB_NAME = "mt5db"
 DB_OWNER = "mt5db"
@@ -232,11 +230,6 @@ def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
     }
 
 
-def db_client_labels(stack_name: str, component: str) -> dict[str, str]:
-    """Pod labels that the database NetworkPolicy admits (API, migrations, training, backups)."""
-    return labels(stack_name, component, **{c.LABEL_STACK: stack_name, c.LABEL_DB_CLIENT: "true"})
-
-
 def build_db_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
     """The database accepts connections only from this stack's DB clients."""
     return {
@@ -248,13 +241,7 @@ def build_db_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
-                    "from": [
-                        {
-                            "podSelector": {
-                                "matchLabels": {c.LABEL_STACK: stack.name, c.LABEL_DB_CLIENT: "true"}
-                            }
-                        }
-                    ],
+                    "from": [{"podSelector": {"matchLabels": db_client_peer(stack.name)}}],
                     "ports": [{"protocol": "TCP", "port": DB_PORT}],
                 }
             ],
@@ -263,6 +250,12 @@ def build_db_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
 
 
 # -- Migrations ---------------------------------------------------------------------------------
+
+
+def short_hash(value: Any, length: int = 8) -> str:
+    """Stable hash of a JSON-able value (children are hashed from spec only, never the operator)."""
+    data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(data).hexdigest()[:length]
 
 
 def migrate_hash(stack: TradingStackSpec) -> str:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import TradingStackSpec, TrainingRunSpec
-from mt5db_operator.resources.common import (
+from mt5db_operator.resources.labels import db_client_labels, labels, meta
+from mt5db_operator.resources.pod import (
+    TRAINING_UID,
     container_security_context,
-    labels,
-    meta,
     pod_security_context,
     secret_env,
     tmp_volume,
 )
-from mt5db_operator.resources.tradingstack import db_client_labels
+from mt5db_operator.specs import TradingStackSpec, TrainingRunSpec
 
-TRAINING_UID = 1000  # the Ray base images' `ray` user
 CONFIG_ERROR_EXIT_CODE = 2  # argparse/config errors: retrying cannot help
 # The training command wrote its artifacts and registry rows but could not publish its result
 # (mt5db_training.publish.PUBLISH_FAILED_EXIT_CODE): retrying would retrain and register again.

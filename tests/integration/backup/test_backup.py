@@ -401,8 +401,8 @@ def test_database_url_password_never_reaches_the_command_line():
 
 def test_the_operators_cronjob_command_runs_as_rendered(source, tmp_path):
     """The exact argv and env the BackupPolicy CronJob renders, with the PVC mount pointed here."""
-    from mt5db_operator.models import BackupPolicySpec, Meta, TradingStackSpec
     from mt5db_operator.resources import backuppolicy as bp
+    from mt5db_operator.specs import BackupPolicySpec, Meta, TradingStackSpec
 
     meta = Meta("nightly", "trading", "u", 1)
     stack = TradingStackSpec.parse({}, meta)

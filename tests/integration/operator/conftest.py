@@ -15,34 +15,12 @@ import pytest
 
 from mt5db_harness.control_plane import ControlPlane
 from mt5db_operator.context import Options
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
-from .kubeutil import CRDS, load, wait_for
+from .helpers import CRDS, install_crds, load
 
 pytestmark = pytest.mark.kube
-
-
-def install_crds(kube: Kube, docs: list[dict[str, Any]]) -> None:
-    """Create-or-update CRDs and wait until each is Established (served)."""
-    for crd in docs:
-        name = crd["metadata"]["name"]
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-        kube.call(
-            "PATCH", path, body=crd, query=[("fieldManager", "mt5db-tests"), ("force", "true")],
-            content_type="application/apply-patch+yaml",
-        )  # fmt: skip
-
-        def established(path: str = path) -> bool:
-            conds = (kube.call("GET", path).get("status") or {}).get("conditions") or []
-            return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
-
-        wait_for(established, 30, f"CRD {name} established")
-        # Established is not yet served by discovery, which is what the operator asks.
-        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served"))
-        wait_for(lambda g=group, v=version, p=plural: p in (kube.resources_of(f"{g}/{v}") or set()),
-                 30, f"{group}/{version} {plural} in discovery")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

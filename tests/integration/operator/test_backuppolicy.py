@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
-from .kubeutil import (
+from .helpers import (
     EXAMPLES,
+    GV,
     condition,
     create,
     kubectl_env,
@@ -25,8 +26,6 @@ from .kubeutil import (
 )
 
 pytestmark = pytest.mark.kube
-
-GV = "mt5db.io/v1alpha1"
 
 
 def policy_status(admin: Kube, ns: str, name: str) -> dict[str, Any]:

@@ -23,10 +23,20 @@ from kubernetes import config
 from mt5db_core.net import free_port
 from mt5db_harness import tools
 from mt5db_harness.control_plane import ControlPlane, KubeUser
-from mt5db_operator.kube import Kube
+from mt5db_operator.kubeapi import Kube
 
-from .kubeutil import EXAMPLES, REPO, condition, create, load, mark_pods_ready, mark_pods_succeeded, wait_for
-from .test_tradingstack import CHILDREN, children_of
+from .helpers import (
+    CHILDREN,
+    EXAMPLES,
+    REPO,
+    children_of,
+    condition,
+    create,
+    load,
+    mark_pods_ready,
+    mark_pods_succeeded,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.kube, pytest.mark.helm]
 

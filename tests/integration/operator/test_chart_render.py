@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .kubeutil import REPO
+from .helpers import REPO
 
 pytestmark = pytest.mark.helm
 CHART = REPO / "charts" / "mt5db-operator"
@@ -25,6 +26,20 @@ def test_helm_lint_is_clean(helm: Path) -> None:
         [str(helm), "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_packaged_chart_ships_exactly_the_crds(helm: Path, tmp_path: Path) -> None:
+    """`helm package` follows the crds/ symlink: the archive holds the files, byte for byte."""
+    done = subprocess.run([str(helm), "package", str(CHART), "-d", str(tmp_path)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (archive,) = tmp_path.glob("mt5db-operator-*.tgz")
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("mt5db-operator/crds/")]
+        assert all(m.isfile() for m in members), "no links inside the archive"
+        packaged = {Path(m.name).name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    ours = {p.name: p.read_bytes() for p in (REPO / "crds").glob("*.yaml")}
+    assert ours and packaged == ours
 
 
 def test_template_all_namespaces_and_no_service_monitor_without_the_api(helm: Path) -> None:

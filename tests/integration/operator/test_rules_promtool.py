@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from mt5db_harness.prometheus import LocalPrometheus
-from mt5db_operator.models import Meta, TradingStackSpec
 from mt5db_operator.resources.monitoring import rule_groups
+from mt5db_operator.specs import Meta, TradingStackSpec
 
 pytestmark = pytest.mark.prometheus
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
-from .kubeutil import (
+from .helpers import (
+    CHILDREN,
     EXAMPLES,
+    children_of,
     condition,
     create,
     kubectl_env,
@@ -30,20 +32,6 @@ from .kubeutil import (
 )
 
 pytestmark = pytest.mark.kube
-
-CHILDREN = [
-    ("v1", "Secret", "{n}-db-credentials"),
-    ("v1", "Secret", "{n}-api-key"),
-    ("v1", "Secret", "{n}-api-key-hash"),
-    ("v1", "Service", "{n}-db"),
-    ("apps/v1", "StatefulSet", "{n}-db"),
-    ("networking.k8s.io/v1", "NetworkPolicy", "{n}-db"),
-    ("v1", "Service", "{n}-api"),
-    ("apps/v1", "Deployment", "{n}-api"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", "{n}-api"),
-    ("policy/v1", "PodDisruptionBudget", "{n}-api"),
-    ("v1", "ConfigMap", "{n}-dashboards"),
-]
 
 
 def example_stack(name: str | None = None, **spec_overrides: Any) -> dict[str, Any]:
@@ -69,15 +57,6 @@ def wait_phase(admin: Kube, ns: str, name: str, phase: str, timeout: float = 45)
         lambda: (s := stack_status(admin, ns, name)).get("phase") == phase and s,
         timeout, f"TradingStack {name} phase {phase}",
     )  # fmt: skip
-
-
-def children_of(admin: Kube, ns: str, name: str) -> dict[tuple[str, str], dict[str, Any]]:
-    out = {}
-    for api_version, kind, pattern in CHILDREN:
-        obj = admin.get(api_version, kind, ns, pattern.format(n=name))
-        if obj:
-            out[(kind, pattern.format(n=name))] = obj
-    return out
 
 
 def test_example_stack_becomes_ready_with_owned_children(

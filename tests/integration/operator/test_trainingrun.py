@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
-from .kubeutil import (
+from .helpers import (
     EXAMPLES,
     condition,
     create,
@@ -22,22 +22,12 @@ from .kubeutil import (
     now,
     owned_by,
     pods,
+    run_status,
     wait_for,
+    wait_run_phase,
 )
 
 pytestmark = pytest.mark.kube
-
-GV = "mt5db.io/v1alpha1"
-
-
-def run_status(admin: Kube, ns: str, name: str) -> dict[str, Any]:
-    return (admin.get(GV, "TrainingRun", ns, name) or {}).get("status") or {}
-
-
-def wait_run_phase(admin: Kube, ns: str, name: str, phase: str, timeout: float = 40) -> dict[str, Any]:
-    return wait_for(
-        lambda: (s := run_status(admin, ns, name)).get("phase") == phase and s, timeout, f"{name} {phase}"
-    )
 
 
 def test_example_run_falls_back_to_a_job_and_mirrors_the_result(

@@ -19,12 +19,21 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 from mt5db_training import publish
 
-from .kubeutil import EXAMPLES, condition, create, load, mark_pods_succeeded, owned_by, pods, wait_for
-from .test_trainingrun import wait_run_phase
+from .helpers import (
+    EXAMPLES,
+    condition,
+    create,
+    load,
+    mark_pods_succeeded,
+    owned_by,
+    pods,
+    wait_for,
+    wait_run_phase,
+)
 
 pytestmark = pytest.mark.kube
 
@@ -178,8 +187,8 @@ def test_a_job_submitted_before_the_trainer_identity_is_followed_as_it_is(
     operator: EmbeddedOperator, admin: Kube, namespace: str
 ) -> None:
     """Upgrade: an in-flight run's Job (pod template immutable) from an operator without `r-trainer`."""
-    from mt5db_operator.models import Meta, TradingStackSpec, TrainingRunSpec
     from mt5db_operator.resources import trainingrun as tr
+    from mt5db_operator.specs import Meta, TradingStackSpec, TrainingRunSpec
 
     (stack,) = load(EXAMPLES / "tradingstack.yaml")
     (run,) = load(EXAMPLES / "trainingrun.yaml")

@@ -18,17 +18,15 @@ import pytest
 import yaml
 
 from mt5db_harness.prometheus import LocalPrometheus
-from mt5db_operator.kube import Kube
-from mt5db_operator.runner import EmbeddedOperator
+from mt5db_operator.kubeapi import Kube
+from mt5db_operator.launch import EmbeddedOperator
 
-from .conftest import install_crds
-from .kubeutil import EXAMPLES, condition, create, load, owned_by, stack_status, wait_for
+from .helpers import EXAMPLES, GV, condition, create, install_crds, load, owned_by, stack_status, wait_for
 
 pytestmark = pytest.mark.kube
 
 PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 KUBERAY = "github.com/ray-project/kuberay/ray-operator@v1.5.0"
-GV = "mt5db.io/v1alpha1"
 
 
 def module_dir(module: str) -> Path:

@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 
-from mt5db_operator.kube import ApiError, Kube
+from mt5db_operator.kubeapi import ApiError, Kube
 
-from .kubeutil import EXAMPLES, load
+from .helpers import EXAMPLES, GV, load
 
 pytestmark = pytest.mark.kube
-
-GV = "mt5db.io/v1alpha1"
 
 
 def _example(name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mt5db_operator import constants as c
-from mt5db_operator.models import Meta, TradingStackSpec
+from mt5db_operator.specs import Meta, TradingStackSpec
 
 META = Meta(name="demo", namespace="trading", uid="1234", generation=3)
 

@@ -1,4 +1,8 @@
-"""crds/ is the single source of truth: the chart's copy is identical, every CRD is complete."""
+"""crds/ is the single source of truth: the chart's crds/ is a link to it, every CRD is complete.
+
+That `helm package` puts exactly these files into the chart archive is checked with the real
+helm in tests/integration/operator/test_chart_render.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,12 @@ CHART_CRDS = REPO / "charts" / "mt5db-operator" / "crds"
 def test_chart_crds_are_identical_to_crds_dir() -> None:
     ours = {p.name: p.read_bytes() for p in CRDS.glob("*.yaml")}
     chart = {p.name: p.read_bytes() for p in CHART_CRDS.glob("*.yaml")}
-    assert ours and ours == chart, "run: cp crds/*.yaml charts/mt5db-operator/crds/"
+    assert ours and ours == chart, "charts/mt5db-operator/crds must be a symlink to ../../crds"
+
+
+def test_chart_crds_is_a_link_to_the_one_copy() -> None:
+    assert CHART_CRDS.is_symlink() and CHART_CRDS.readlink() == Path("../../crds")
+    assert CHART_CRDS.resolve() == CRDS.resolve()
 
 
 def test_every_crd_has_status_subresource_conditions_and_printer_columns() -> None:

@@ -1,5 +1,9 @@
-"""Helpers for the operator's real-apiserver tests: apply, wait with a deadline, and play
-kubelet (there is none: pods never run, so tests mark them Ready/Succeeded themselves).
+"""Helpers for the operator's real-apiserver tests: install CRDs, apply, wait with a deadline,
+read children and status, and play kubelet (there is none: pods never run, so tests mark them
+Ready/Succeeded themselves).
+
+What more than one test module uses lives here, as plain functions (fixtures stay in
+conftest.py); what one module uses stays in it.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from typing import Any, TypeVar
 
 import yaml
 
-from mt5db_operator.kube import ApiError, Kube
+from mt5db_operator.kubeapi import ApiError, Kube
 
 REPO = Path(__file__).resolve().parents[3]
 CRDS = REPO / "crds"
 EXAMPLES = REPO / "examples"
+GV = "mt5db.io/v1alpha1"
 T = TypeVar("T")
 
 
@@ -120,3 +125,61 @@ def mark_pods_succeeded(kube: Kube, namespace: str, selector: str, timeout: floa
 def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
     refs = obj["metadata"].get("ownerReferences") or []
     return any(r["uid"] == owner["metadata"]["uid"] and r.get("controller") for r in refs)
+
+
+def install_crds(kube: Kube, docs: list[dict[str, Any]]) -> None:
+    """Create-or-update CRDs and wait until each is Established (served)."""
+    for crd in docs:
+        name = crd["metadata"]["name"]
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+        kube.call(
+            "PATCH", path, body=crd, query=[("fieldManager", "mt5db-tests"), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )  # fmt: skip
+
+        def established(path: str = path) -> bool:
+            conds = (kube.call("GET", path).get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
+
+        wait_for(established, 30, f"CRD {name} established")
+        # Established is not yet served by discovery, which is what the operator asks.
+        group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+        version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served"))
+        wait_for(lambda g=group, v=version, p=plural: p in (kube.resources_of(f"{g}/{v}") or set()),
+                 30, f"{group}/{version} {plural} in discovery")  # fmt: skip
+
+
+# -- TradingStack children and TrainingRun status ------------------------------------------------
+
+CHILDREN = [
+    ("v1", "Secret", "{n}-db-credentials"),
+    ("v1", "Secret", "{n}-api-key"),
+    ("v1", "Secret", "{n}-api-key-hash"),
+    ("v1", "Service", "{n}-db"),
+    ("apps/v1", "StatefulSet", "{n}-db"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "{n}-db"),
+    ("v1", "Service", "{n}-api"),
+    ("apps/v1", "Deployment", "{n}-api"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "{n}-api"),
+    ("policy/v1", "PodDisruptionBudget", "{n}-api"),
+    ("v1", "ConfigMap", "{n}-dashboards"),
+]
+
+
+def children_of(admin: Kube, ns: str, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for api_version, kind, pattern in CHILDREN:
+        obj = admin.get(api_version, kind, ns, pattern.format(n=name))
+        if obj:
+            out[(kind, pattern.format(n=name))] = obj
+    return out
+
+
+def run_status(admin: Kube, ns: str, name: str) -> dict[str, Any]:
+    return (admin.get(GV, "TrainingRun", ns, name) or {}).get("status") or {}
+
+
+def wait_run_phase(admin: Kube, ns: str, name: str, phase: str, timeout: float = 40) -> dict[str, Any]:
+    return wait_for(
+        lambda: (s := run_status(admin, ns, name)).get("phase") == phase and s, timeout, f"{name} {phase}"
+    )

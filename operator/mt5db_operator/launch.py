@@ -1,4 +1,8 @@
-"""Run the operator: embedded Kopf (standalone), a metrics endpoint, a liveness endpoint."""
+"""Start the operator: Kopf embedded (standalone), its metrics endpoint and liveness endpoint.
+
+`run_operator` is what `mt5db operator` runs; `EmbeddedOperator` runs the same in a background
+thread (tests, the benchmark).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,8 @@ from prometheus_client import start_http_server
 
 from mt5db_operator.context import Context, Options
 from mt5db_operator.handlers import build_registry
-from mt5db_operator.kube import Capabilities, Kube
-from mt5db_operator.metrics import OperatorMetrics
-from mt5db_operator.reconcile import Reconciler
+from mt5db_operator.instruments import OperatorMetrics
+from mt5db_operator.kubeapi import Capabilities, Kube
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ def make_memo(kubeconfig: str | None, options: Options) -> kopf.Memo:
         metrics=OperatorMetrics(),
         options=options,
     )
-    return kopf.Memo(ctx=ctx, reconciler=Reconciler(ctx))
+    return kopf.Memo(ctx=ctx)
 
 
 async def run_operator(

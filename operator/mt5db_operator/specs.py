@@ -1,6 +1,6 @@
-"""Typed views of the three specs, with every name and default in one place.
+"""Typed views of the three CRD specs, with every name and default in one place.
 
-The CRD schemas default the same fields on the server; the models repeat the defaults so a
+The CRD schemas default the same fields on the server; the specs repeat the defaults so a
 builder called from a unit test with a partial spec gets the same answer as the operator.
 Builders, handlers and tests all ask these methods for names (`stack.api_name()`), never
 format names themselves.

@@ -7,7 +7,7 @@ import json
 from mt5db_operator.resources import monitoring as mon
 from mt5db_operator.resources import tradingstack as ts
 
-from .helpers import assert_child, stack
+from ..helpers import assert_child, stack
 
 API_METRICS = {
     "ingest_candles_inserted_total",

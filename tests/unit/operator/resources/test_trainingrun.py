@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mt5db_operator.models import Meta, TrainingRunSpec
 from mt5db_operator.resources import trainingrun as tr
+from mt5db_operator.specs import Meta, TrainingRunSpec
 
-from .helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
+from ..helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
 
 RUN = TrainingRunSpec.parse(
     {

@@ -1,8 +1,10 @@
-"""A thin synchronous REST layer over the official client's ApiClient.
+"""The operator's Kubernetes API client: a thin synchronous REST layer over the official
+client's ApiClient.
 
-One apply primitive (server-side apply with a stable field manager and force), plus get,
-create, delete, list, status merge-patch and discovery. Paths come from a table of the kinds
-the operator manages, so nothing needs a discovery round trip per call.
+Server-side apply (a stable field manager, force), get, create, delete, list, status
+merge-patch and discovery. Paths come from a table of the kinds the operator manages, so
+nothing needs a discovery round trip per call. The reconcile layer's `ensure` primitive
+(`reconcile/children.py`) is built on these calls.
 """
 
 from __future__ import annotations
@@ -142,15 +144,18 @@ class Kube:
             raise
         return result
 
-    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+    def delete(
+        self, api_version: str, kind: str, namespace: str | None, name: str, uid: str | None = None
+    ) -> bool:
+        """DELETE (background propagation); False when absent, or replaced since `uid` was read."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            # Delete exactly the object that was judged, not a same-named successor.
+            body["preconditions"] = {"uid": uid}
         try:
-            self.call(
-                "DELETE",
-                path_for(api_version, kind, namespace, name),
-                body={"propagationPolicy": "Background"},
-            )
+            self.call("DELETE", path_for(api_version, kind, namespace, name), body=body)
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.status == 404 or (uid and exc.status == 409):
                 return False
             raise
         return True

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mt5db_operator.models import BackupPolicySpec, Meta
 from mt5db_operator.resources import backuppolicy as bp
+from mt5db_operator.specs import BackupPolicySpec, Meta
 
-from .helpers import assert_child, assert_hardened, stack
+from ..helpers import assert_child, assert_hardened, stack
 
 META = Meta("nightly", "trading", "u", 1)
 

@@ -1,4 +1,7 @@
-"""Operator metrics (prometheus-client) in a registry owned by one operator instance."""
+"""The operator's own Prometheus instruments, in a registry owned by one operator instance.
+
+(The API's ingest metrics, which the generated rules and dashboards query, are the API's.)
+"""
 
 from __future__ import annotations
 

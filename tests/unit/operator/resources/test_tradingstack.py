@@ -7,17 +7,7 @@ import copy
 from mt5db_operator import constants as c
 from mt5db_operator.resources import tradingstack as ts
 
-from .helpers import assert_child, assert_hardened, stack
-
-
-def test_defaults_and_names_come_from_the_model() -> None:
-    s = stack()
-    assert s.database.image == c.DEFAULT_DB_IMAGE
-    assert s.api.min_replicas == 2 and s.api.max_replicas == 4
-    assert s.pvc_retention == "Retain"
-    assert s.api_name() == "demo-api"
-    assert s.db_host() == "demo-db-0.demo-db.trading.svc"
-    assert s.db_secret_name() == "demo-db-credentials"
+from ..helpers import assert_child, assert_hardened, stack
 
 
 def test_builders_are_deterministic() -> None:
