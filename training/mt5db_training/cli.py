@@ -35,7 +35,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--config",
         choices=["simple", "advanced", "grid"],
         default="simple",
-        help="Informer config (ml-protocol.md §5)",
+        help="Informer config (docs/ml-protocol.md §5)",
     )
     p.add_argument("--run", default=None, help="run name (default <model>-<config>-<utc time>)")
     p.add_argument("--out", default=None, help="output directory (default runs/<run>)")
@@ -107,7 +107,7 @@ def check_train_arguments(args: argparse.Namespace) -> str | None:
 
 
 def add_paper_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the ETTh1 reproduction; defaults = the reference CLI (ml-protocol.md §2)."""
+    """Options of the ETTh1 reproduction; defaults = the reference CLI (docs/ml-protocol.md §2)."""
     p.add_argument("--csv", required=True, help="ETTh1-shaped CSV: date + channels")
     p.add_argument("--target", default="OT")
     p.add_argument("--features", choices=["M", "S", "MS"], default="M")

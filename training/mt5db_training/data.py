@@ -21,7 +21,7 @@ import pandas as pd
 OHLCV = ["open", "high", "low", "close", "volume"]
 
 # The clock every timestamp is in. MT5 exports and the EA both label broker server time
-# (EET/EEST for the shared file, ml-protocol.md §9); we keep it as labelled rather than guess a
+# (EET/EEST for the shared file, docs/ml-protocol.md §9); we keep it as labelled rather than guess a
 # conversion, and say so in every report.
 DECLARED_CLOCK = "broker server time as labelled (EET/EEST, UTC+2/+3 for the shared file)"
 

@@ -1,5 +1,5 @@
 """Pooled out-of-sample evaluation shared by every model: metrics beside their baselines, block-bootstrap
-intervals, the spread-aware backtest, the verdict, report.json and the plots (ml-protocol.md §6).
+intervals, the spread-aware backtest, the verdict, report.json and the plots (docs/ml-protocol.md §6).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def classification_verdict(
     model: str,
     lr: str = "logistic_regression",
 ) -> tuple[str, list[str]]:
-    """The promotion gate of ml-protocol.md §6.7 on pooled out-of-sample folds (lockbox excluded)."""
+    """The promotion gate of docs/ml-protocol.md §6.7 on pooled out-of-sample folds (lockbox excluded)."""
     reasons = []
     m = cls[model]
     bar = max(0.5, cls[lr]["auc"]) if lr in cls else 0.5

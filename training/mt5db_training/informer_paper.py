@@ -1,4 +1,4 @@
-"""`mt5db train informer-paper`: the Informer ETTh1 protocol (ml-protocol.md §3), for reproduction checks.
+"""`mt5db train informer-paper`: the Informer ETTh1 protocol (docs/ml-protocol.md §3), for reproduction checks.
 
 - split 12/4/4 months of 30 days: train rows [0, 8640), val [8640 − seq_len, 11520),
   test [11520 − seq_len, 14400); later rows unused;

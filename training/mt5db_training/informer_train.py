@@ -54,7 +54,7 @@ class ClassifierRun:
     label_smoothing: float = 0.0
 
 
-# ml-protocol.md §5. `simple` serves with full attention (deterministic and cheap at L ≤ 64);
+# docs/ml-protocol.md §5. `simple` serves with full attention (deterministic and cheap at L ≤ 64);
 # `advanced` uses ProbSparse with factor 3 and distilling, as in the forecaster.
 CONFIGS: dict[str, ClassifierRun] = {
     "simple": ClassifierRun(),
@@ -103,7 +103,7 @@ def model_config(run: ClassifierRun, n_features: int, seed: int) -> Any:
 
 
 def seed_everything(seed: int) -> None:
-    """torch, numpy and random seeds (CPU reproducibility, ml-protocol.md §4)."""
+    """torch, numpy and random seeds (CPU reproducibility, docs/ml-protocol.md §4)."""
     import torch
 
     random.seed(seed)

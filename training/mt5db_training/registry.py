@@ -1,4 +1,4 @@
-"""Content-addressed artifacts and the `model_versions` table (ml-protocol.md §11).
+"""Content-addressed artifacts and the `model_versions` table (docs/ml-protocol.md §11).
 
 Artifacts are stored as `artifacts/<sha256>.<ext>` next to the report; loading verifies the hash
 first (joblib/pickle executes code, so only our own, hash-checked files are ever loaded). Torch

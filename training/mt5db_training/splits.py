@@ -1,4 +1,4 @@
-"""Purged walk-forward splits with embargo, and the lockbox (ml-protocol.md §6.3).
+"""Purged walk-forward splits with embargo, and the lockbox (docs/ml-protocol.md §6.3).
 
 Positions are row numbers of the development set (lockbox removed). For each fold the test block
 is `test_size` consecutive rows; training is everything before it (expanding) minus a gap of

@@ -1,4 +1,4 @@
-"""Real candles shipped inside a PyPI wheel (ml-protocol.md §8), located without importing the
+"""Real candles shipped inside a PyPI wheel (docs/ml-protocol.md §8), located without importing the
 package and sha256-checked. backtesting is AGPL: read in place, never copied."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Real EUR/USD H1 candles for the training tests: the project's shared file and two CSVs that ship
-inside PyPI wheels (ml-protocol.md §8), located without importing their packages, sha256 pinned.
+inside PyPI wheels (docs/ml-protocol.md §8), located without importing their packages, sha256 pinned.
 The backtesting CSV is AGPL: it is read from the installed package and never copied anywhere.
 """
 

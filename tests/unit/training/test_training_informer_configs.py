@@ -1,4 +1,4 @@
-"""Classifier configs (ml-protocol.md §5) and the grid: selection happens inside the training fold,
+"""Classifier configs (docs/ml-protocol.md §5) and the grid: selection happens inside the training fold,
 on its validation block, and every candidate tried is counted."""
 
 from __future__ import annotations

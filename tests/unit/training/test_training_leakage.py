@@ -1,5 +1,5 @@
 """Why shuffled K-fold is banned: on the same real candles it inflates the score far above purged
-walk-forward (ml-protocol.md §6). If this test ever fails because the two agree, the features or
+walk-forward (docs/ml-protocol.md §6). If this test ever fails because the two agree, the features or
 labels changed; if someone "simplifies" the protocol to shuffled K-fold, the gap shows here."""
 
 from __future__ import annotations
