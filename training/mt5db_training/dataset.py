@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training.data import DECLARED_CLOCK, CandleQuality, clean_candles
 from mt5db_training.features import FEATURE_SET_VERSION, WARMUP_BARS, compute_features
+from mt5db_training.sources import DECLARED_CLOCK, CandleQuality, clean_candles
 from mt5db_training.splits import lockbox_mask
 from mt5db_training.targets import CostModel, gross_move, make_targets
 

@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training.data import file_sha256
+from mt5db_core.digest import file_sha256
+from mt5db_training.sources import read_dated_csv
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -38,10 +39,9 @@ def load_ett(path: Path, target: str, features: str) -> tuple[F32, F32, pd.Datet
     """(model input channels, scaled later; time marks; index; channel names) with the target last (reference order)."""
     from mt5db_training.models.informer import time_features
 
-    raw = pd.read_csv(path)
-    date_col = raw.columns[0]
-    index = pd.DatetimeIndex(pd.to_datetime(raw[date_col]))
-    channels = [c for c in raw.columns[1:] if c != target] + [target]
+    raw = read_dated_csv(path)
+    index = pd.DatetimeIndex(raw.index)
+    channels = [c for c in raw.columns if c != target] + [target]
     if features == "S":
         channels = [target]
     values = raw[channels].to_numpy(np.float64)

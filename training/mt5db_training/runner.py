@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -15,17 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from mt5db_training.data import (
-    DECLARED_CLOCK,
-    file_sha256,
-    frame_sha256,
-    load_candles,
-    read_mt5_csv,
-    symbol_timeframe_from_name,
-)
+from mt5db_core.digest import file_sha256
+from mt5db_core.market.mt5files import series_from_name
 from mt5db_training.dataset import Dataset, DataSource, prepare
 from mt5db_training.evaluation import code_version, format_tables, write_plots, write_report
 from mt5db_training.features import FEATURE_SET_VERSION, WARMUP_BARS
+from mt5db_training.sources import DECLARED_CLOCK, frame_sha256, load_candles, read_candle_file
 from mt5db_training.targets import CostModel
 
 LABEL_DEFINITION = (
@@ -38,15 +34,18 @@ def load_source(args: argparse.Namespace) -> tuple[pd.DataFrame, DataSource]:
     """Candles from --csv or from market_data (--database-url, --symbol, --timeframe)."""
     if args.csv:
         path = Path(args.csv)
-        symbol, timeframe = symbol_timeframe_from_name(path)
-        candles = read_mt5_csv(path)
-        return candles, DataSource(
-            "csv", path.name, args.symbol or symbol, args.timeframe or timeframe, file_sha256(path)
+        symbol, timeframe = series_from_name(path)
+        return read_candle_file(path), DataSource(
+            "csv",
+            path.name,
+            args.symbol or symbol or "UNKNOWN",
+            args.timeframe or timeframe or "UNKNOWN",
+            file_sha256(path),
         )
     if not (args.database_url and args.symbol and args.timeframe):
         raise SystemExit("give --csv PATH, or --database-url with --symbol and --timeframe")
-    start = pd.Timestamp(args.start or "1970-01-01", tz="UTC").to_pydatetime()
-    end = pd.Timestamp(args.end or "2100-01-01", tz="UTC").to_pydatetime()
+    start = pd.Timestamp(args.start, tz="UTC").to_pydatetime() if args.start else None
+    end = pd.Timestamp(args.end, tz="UTC").to_pydatetime() if args.end else None
     candles = load_candles(args.database_url, args.symbol, args.timeframe, start, end)
     return candles, DataSource(
         "market_data",
@@ -185,15 +184,20 @@ def register_and_publish(args: argparse.Namespace, report: dict[str, Any], path:
     """Last step of both training commands: registry rows (with a database URL), then the result
     for the operator (`<run>-result` ConfigMap when MT5DB_RESULT_CONFIGMAP is set in a pod).
 
-    Returns the command's exit status: 0, or publish.PUBLISH_FAILED_EXIT_CODE when the result
-    could not be published; the report, artifacts and registry rows are written before either.
+    Returns the command's exit status: 0; 1 when the registry database was never migrated
+    (`mt5db migrate` creates model_versions); or publish.PUBLISH_FAILED_EXIT_CODE when the result
+    could not be published. The report and artifacts are written before any of these.
     """
     from mt5db_training.publish import publish_run
-    from mt5db_training.registry import register_run
+    from mt5db_training.registry import RegistryNotMigrated, register_run
 
     versions = None
     if args.registry_url or args.database_url:
-        versions = register_run(args.registry_url or args.database_url, report, path)
+        try:
+            versions = register_run(args.registry_url or args.database_url, report, path)
+        except RegistryNotMigrated as exc:
+            print(f"mt5db train: error: {exc}", file=sys.stderr)
+            return 1
         print(f"registered: {versions}")
     return publish_run(report, path, versions)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mt5db_training.data import file_sha256, load_csv
+from mt5db_core.digest import file_sha256
+from mt5db_training.sources import load_csv
 
 SHARED_SHA256 = "e734738464c2074bc91d95dc63c86804238889e760a8c8e465da162751b73cd2"
 GYM_SHA256 = "28398b7edff9f74860d35a6f3c263f08e15c55264316dc07737d459d8688d7aa"
