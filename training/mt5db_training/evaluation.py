@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training import metrics as mt
+from mt5db_training import scoring
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -48,27 +48,27 @@ def regression_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dic
     """R²_OOS vs zero, MAE, directional accuracy and IC for each forecast, with block-bootstrap CIs."""
     names = list(oos.regression)
     y = oos.y_ret
-    blocks = mt.block_ids(oos.index, "W")
-    zero_mae = mt.mae(y, np.zeros_like(y))
+    blocks = scoring.block_ids(oos.index, "W")
+    zero_mae = scoring.mae(y, np.zeros_like(y))
 
     def stats(rows: I64) -> F64:
         yy = y[rows]
-        out = [mt.r2_oos(yy, oos.regression[n][rows]) for n in names]
-        z = mt.mae(yy, np.zeros_like(yy))
-        out += [mt.mae(yy, oos.regression[n][rows]) - z for n in names]
+        out = [scoring.r2_oos(yy, oos.regression[n][rows]) for n in names]
+        z = scoring.mae(yy, np.zeros_like(yy))
+        out += [scoring.mae(yy, oos.regression[n][rows]) - z for n in names]
         return np.asarray(out)
 
-    lo, hi = mt.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
+    lo, hi = scoring.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
     table: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(names):
         pred = oos.regression[n]
         table[n] = {
-            "r2_oos": round(mt.r2_oos(y, pred), 6),
+            "r2_oos": round(scoring.r2_oos(y, pred), 6),
             "r2_oos_ci95": _ci(lo, hi, i),
-            "mae": float(mt.mae(y, pred)),
+            "mae": float(scoring.mae(y, pred)),
             "mae_minus_zero_mae_ci95": [float(lo[len(names) + i]), float(hi[len(names) + i])],
-            "directional_accuracy": round(mt.directional_accuracy(y, pred), 4),
-            "spearman_ic": round(mt.spearman_ic(y, pred), 4),
+            "directional_accuracy": round(scoring.directional_accuracy(y, pred), 4),
+            "spearman_ic": round(scoring.spearman_ic(y, pred), 4),
         }
     table["_zero_forecast_mae"] = {"mae": float(zero_mae)}
     return table
@@ -77,39 +77,40 @@ def regression_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dic
 def classification_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dict[str, Any]]:
     """AUC (block-bootstrap CI), Brier, Brier skill vs the prior, log loss, precision@threshold."""
     y = oos.y_up
-    blocks = mt.block_ids(oos.index, "W")
+    blocks = scoring.block_ids(oos.index, "W")
     score_names = list(oos.score)
     prob_names = list(oos.probability)
 
     def stats(rows: I64) -> F64:
         yy = y[rows]
-        out = [mt.auc(yy, oos.score[n][rows]) for n in score_names]
+        out = [scoring.auc(yy, oos.score[n][rows]) for n in score_names]
         out += [
-            mt.brier_skill(yy, oos.probability[n][rows], float(np.mean(oos.prior[rows]))) for n in prob_names
+            scoring.brier_skill(yy, oos.probability[n][rows], float(np.mean(oos.prior[rows])))
+            for n in prob_names
         ]
         return np.asarray(out)
 
-    lo, hi = mt.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
+    lo, hi = scoring.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
     table: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(score_names):
-        table[n] = {"auc": round(mt.auc(y, oos.score[n]), 4), "auc_ci95": _ci(lo, hi, i)}
+        table[n] = {"auc": round(scoring.auc(y, oos.score[n]), 4), "auc_ci95": _ci(lo, hi, i)}
     base = len(score_names)
-    prior_brier = mt.brier(y, oos.prior)
+    prior_brier = scoring.brier(y, oos.prior)
     for j, n in enumerate(prob_names):
         p = oos.probability[n]
         entry = table.setdefault(n, {})
         entry.update(
             {
-                "brier": round(mt.brier(y, p), 6),
+                "brier": round(scoring.brier(y, p), 6),
                 "brier_prior": round(prior_brier, 6),
-                "brier_skill": round(1.0 - mt.brier(y, p) / prior_brier, 6) if prior_brier > 0 else None,
+                "brier_skill": round(1.0 - scoring.brier(y, p) / prior_brier, 6) if prior_brier > 0 else None,
                 "brier_skill_ci95": _ci(lo, hi, base + j),
-                "log_loss": round(mt.log_loss(y, p), 6),
-                "calibration": mt.reliability(y, p),
+                "log_loss": round(scoring.log_loss(y, p), 6),
+                "calibration": scoring.reliability(y, p),
             }
         )
         if n in oos.thresholds:
-            entry["at_threshold"] = mt.precision_at(y, p, oos.thresholds[n])
+            entry["at_threshold"] = scoring.precision_at(y, p, oos.thresholds[n])
     table["prior"] = {
         "auc": 0.5,
         "brier": round(prior_brier, 6),
@@ -131,26 +132,26 @@ def backtest_table(
     """
     table: dict[str, dict[str, Any]] = {}
     curves: dict[str, F64] = {}
-    weeks = mt.block_ids(oos.index, "W")
+    weeks = scoring.block_ids(oos.index, "W")
     n_weeks = int(weeks.max()) + 1
     picks = np.random.default_rng(seed).integers(0, n_weeks, (reps, n_weeks))
     for name, signal in oos.signal.items():
-        summary, equity = mt.backtest(signal, oos.gross_pips, oos.cost_pips, oos.horizon, bars_per_year)
+        summary, equity = scoring.backtest(signal, oos.gross_pips, oos.cost_pips, oos.horizon, bars_per_year)
         table[name] = summary.as_dict()
-        per_bar, _ = mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips, oos.horizon)
+        per_bar, _ = scoring.trade_pnl(signal, oos.gross_pips, oos.cost_pips, oos.horizon)
         totals = np.bincount(weeks, weights=per_bar, minlength=n_weeks)[picks].sum(axis=1)
         table[name]["total_net_pips_ci95"] = [
             float(np.quantile(totals, 0.025)),
             float(np.quantile(totals, 0.975)),
         ]
         table[name]["total_net_pips_at_cost_x"] = {
-            str(k): float(mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips * k, oos.horizon)[1].sum())
+            str(k): float(scoring.trade_pnl(signal, oos.gross_pips, oos.cost_pips * k, oos.horizon)[1].sum())
             for k in (0.5, 1.0, 2.0)
         }
         per_fold = []
         for f in np.unique(oos.fold):
             sel = oos.fold == f
-            _, trades = mt.trade_pnl(signal[sel], oos.gross_pips[sel], oos.cost_pips[sel], oos.horizon)
+            _, trades = scoring.trade_pnl(signal[sel], oos.gross_pips[sel], oos.cost_pips[sel], oos.horizon)
             per_fold.append(float(trades.sum()))
         table[name]["folds_positive_share"] = float(np.mean(np.asarray(per_fold) > 0))
         curves[name] = equity
@@ -160,7 +161,7 @@ def backtest_table(
 def permutation_auc(oos: OutOfSample, name: str, seed: int) -> float:
     """Sanity check: AUC against permuted labels must sit at 0.50 ± noise."""
     rng = np.random.default_rng(seed)
-    return round(mt.auc(rng.permutation(oos.y_up), oos.score[name]), 4)
+    return round(scoring.auc(rng.permutation(oos.y_up), oos.score[name]), 4)
 
 
 def regression_verdict(
@@ -250,7 +251,7 @@ def write_plots(
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, score in oos.score.items():
         fpr, tpr = _roc_points(oos.y_up, score)
-        ax.plot(fpr, tpr, label=f"{name} AUC {mt.auc(oos.y_up, score):.3f}")
+        ax.plot(fpr, tpr, label=f"{name} AUC {scoring.auc(oos.y_up, score):.3f}")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="prior (0.5)")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {tag} (pooled OOS)")
     ax.legend(fontsize=7)
@@ -258,7 +259,7 @@ def write_plots(
 
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in oos.probability.items():
-        rel = mt.reliability(oos.y_up, p)
+        rel = scoring.reliability(oos.y_up, p)
         ax.plot(rel["predicted"], rel["observed"], "o-", label=name)
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set(xlabel="predicted P(up net of cost)", ylabel="observed frequency", title=f"calibration {tag}")

@@ -352,7 +352,7 @@ def window_validity(ds: Dataset, seq_len: int) -> npt.NDArray[np.bool_]:
 
 def run_informer_report(args: argparse.Namespace) -> int:
     """--model informer: walk-forward Informer classifier with the §6 baselines, report and registry."""
-    from mt5db_training import metrics as mt
+    from mt5db_training import scoring
     from mt5db_training.evaluation import (
         OutOfSample,
         backtest_table,
@@ -408,9 +408,9 @@ def run_informer_report(args: argparse.Namespace) -> int:
     per_fold = []
     for f, r in zip(folds, fold_results, strict=True):
         p_val, p_test = np.asarray(r["p_val"]), np.asarray(r["p_test"])
-        thr = mt.choose_threshold(p_val, gross[f.val], cost[f.val], h)
+        thr = scoring.choose_threshold(p_val, gross[f.val], cost[f.val], h)
         lr = logistic_baseline(x[f.fit], y[f.fit])
-        lr_thr = mt.choose_threshold(lr.predict_proba(x[f.val])[:, 1], gross[f.val], cost[f.val], h)
+        lr_thr = scoring.choose_threshold(lr.predict_proba(x[f.val])[:, 1], gross[f.val], cost[f.val], h)
         lr_p = lr.predict_proba(x[f.test])[:, 1]
         parts["inf_p"].append(p_test)
         parts["inf_sig"].append((p_test > thr).astype(np.float64))
@@ -420,8 +420,8 @@ def run_informer_report(args: argparse.Namespace) -> int:
         per_fold.append(
             {
                 "fold": f.number,
-                "auc_informer": round(mt.auc(y[f.test], p_test), 4),
-                "auc_lr": round(mt.auc(y[f.test], lr_p), 4),
+                "auc_informer": round(scoring.auc(y[f.test], p_test), 4),
+                "auc_lr": round(scoring.auc(y[f.test], lr_p), 4),
                 "threshold": thr,
                 "lr_threshold": lr_thr,
                 "epochs_run": r["epochs_run"],

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mt5db_training import metrics as mt
+from mt5db_training import scoring
 from mt5db_training.dataset import Dataset
 from mt5db_training.evaluation import (
     OutOfSample,
@@ -96,7 +96,7 @@ def choose_abs_threshold(
     best, best_q = -np.inf, float(np.quantile(np.abs(pred_val), 0.5))
     for q in np.quantile(np.abs(pred_val), [0.0, 0.5, 0.7, 0.8, 0.9, 0.95]):
         sig = (np.sign(pred_val) * (np.abs(pred_val) > q)).astype(np.int8)
-        _, trades = mt.trade_pnl(sig, gross_val, cost_val, horizon)
+        _, trades = scoring.trade_pnl(sig, gross_val, cost_val, horizon)
         if len(trades) >= min_trades and trades.sum() > best:
             best, best_q = float(trades.sum()), float(q)
     return best_q
@@ -122,8 +122,8 @@ def shuffled_kfold_check(ds: Dataset, horizon: int, cfg: RFConfig) -> dict[str, 
         rf.fit(x[tr], y[tr])
         pred[te] = rf.predict(x[te])
     return {
-        "shuffled_5fold_r2_oos": round(mt.r2_oos(y, pred), 4),
-        "shuffled_5fold_auc": round(mt.auc(up, pred), 4),
+        "shuffled_5fold_r2_oos": round(scoring.r2_oos(y, pred), 4),
+        "shuffled_5fold_auc": round(scoring.auc(up, pred), 4),
     }
 
 
@@ -166,7 +166,7 @@ def run_horizon(
         )
         pred = model.predict(x[f.test])
         lr = logistic_baseline(x[f.fit], up[f.fit])
-        thr = mt.choose_threshold(
+        thr = scoring.choose_threshold(
             lr.predict_proba(x[f.val])[:, 1],
             gross[f.val],
             cost[f.val],
@@ -185,12 +185,12 @@ def run_horizon(
         per_fold.append(
             {
                 "fold": f.number,
-                "r2_oos": round(mt.r2_oos(y[f.test], pred), 5),
-                "r2_oos_persistence": round(mt.r2_oos(y[f.test], back[f.test]), 5),
-                "mae": float(mt.mae(y[f.test], pred)),
-                "mae_zero": float(mt.mae(y[f.test], np.zeros(len(f.test)))),
-                "auc_rf_score": round(mt.auc(up[f.test], pred), 4),
-                "auc_lr": round(mt.auc(up[f.test], p_lr), 4),
+                "r2_oos": round(scoring.r2_oos(y[f.test], pred), 5),
+                "r2_oos_persistence": round(scoring.r2_oos(y[f.test], back[f.test]), 5),
+                "mae": float(scoring.mae(y[f.test], pred)),
+                "mae_zero": float(scoring.mae(y[f.test], np.zeros(len(f.test)))),
+                "auc_rf_score": round(scoring.auc(up[f.test], pred), 4),
+                "auc_lr": round(scoring.auc(up[f.test], p_lr), 4),
                 "signal_threshold_abs_return": q,
                 "lr_threshold": thr,
             }
