@@ -1,13 +1,10 @@
 """Pooled out-of-sample evaluation shared by every model: metrics beside their baselines, block-bootstrap
-intervals, the spread-aware backtest, the verdict, report.json and the plots (docs/ml-protocol.md §6).
+intervals, the spread-aware backtest and the verdict (docs/ml-protocol.md §6).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,6 +155,19 @@ def backtest_table(
     return table, curves
 
 
+def precision_at_fold_thresholds(oos: OutOfSample, name: str) -> dict[str, Any]:
+    """Precision, recall and coverage of a long signal whose threshold was chosen per fold on
+    validation (the rule is the signal itself: `oos.signal[name] > 0`)."""
+    rule = oos.signal[name] > 0
+    tp = float(np.sum(rule & (oos.y_up == 1)))
+    return {
+        "threshold": "per fold, chosen on validation (see per_fold)",
+        "precision": tp / float(rule.sum()) if rule.any() else None,
+        "recall": tp / float(max(np.sum(oos.y_up == 1), 1)),
+        "coverage": float(rule.mean()),
+    }
+
+
 def permutation_auc(oos: OutOfSample, name: str, seed: int) -> float:
     """Sanity check: AUC against permuted labels must sit at 0.50 ± noise."""
     rng = np.random.default_rng(seed)
@@ -221,162 +231,3 @@ def _backtest_reasons(bt: dict[str, dict[str, Any]], model: str) -> list[str]:
                 f"net pips {b['total_net_pips']:.1f} not above {other} {bt[other]['total_net_pips']:.1f}"
             )
     return reasons
-
-
-# -- plots -------------------------------------------------------------------------------------
-
-
-def _roc_points(y: F64, score: F64) -> tuple[F64, F64]:
-    order = np.argsort(-score, kind="stable")
-    ys = y[order]
-    tpr = np.concatenate([[0.0], np.cumsum(ys) / max(ys.sum(), 1)])
-    fpr = np.concatenate([[0.0], np.cumsum(1 - ys) / max((1 - ys).sum(), 1)])
-    return fpr, tpr
-
-
-def write_plots(
-    out_dir: Path,
-    tag: str,
-    oos: OutOfSample,
-    curves: dict[str, F64],
-    importance: dict[str, float] | None,
-) -> list[str]:
-    """ROC, calibration, feature importance (when known) and equity-curve PNGs; returns file names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, score in oos.score.items():
-        fpr, tpr = _roc_points(oos.y_up, score)
-        ax.plot(fpr, tpr, label=f"{name} AUC {scoring.auc(oos.y_up, score):.3f}")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="prior (0.5)")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {tag} (pooled OOS)")
-    ax.legend(fontsize=7)
-    files.append(_save(fig, out_dir / f"roc_{tag}.png"))
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in oos.probability.items():
-        rel = scoring.reliability(oos.y_up, p)
-        ax.plot(rel["predicted"], rel["observed"], "o-", label=name)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="predicted P(up net of cost)", ylabel="observed frequency", title=f"calibration {tag}")
-    ax.legend(fontsize=7)
-    files.append(_save(fig, out_dir / f"calibration_{tag}.png"))
-
-    if importance:
-        names = sorted(importance, key=importance.__getitem__)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        ax.barh(names, [importance[n] for n in names])
-        ax.set(title=f"feature importance {tag} (mean impurity decrease over folds)")
-        files.append(_save(fig, out_dir / f"feature_importance_{tag}.png"))
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, eq in curves.items():
-        ax.plot(oos.index, eq, label=name, lw=1)
-    ax.set(ylabel="cumulative net pips", title=f"equity {tag} (entry next open, net of cost)")
-    ax.legend(fontsize=7)
-    fig.autofmt_xdate()
-    files.append(_save(fig, out_dir / f"equity_{tag}.png"))
-    return files
-
-
-def _save(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path.name
-
-
-# -- report ------------------------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """git sha of the code that ran (`-dirty` when the tree had local changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types; NaN and inf become None (report.json is strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
-    """report.json (NaN/inf written as null)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.json"
-    path.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False))
-    return path
-
-
-def format_tables(report: dict[str, Any]) -> str:
-    """Human-readable summary of report.json: every model row beside its baselines."""
-    lines = [
-        f"run {report['run']} ({report['algo']}): data {report['data']['range']}, verdict: {report['verdict']}"
-    ]
-    for h, block in report["horizons"].items():
-        lines.append(f"\n== horizon {h} bars: {block['verdict']} ==")
-        if "regression" in block:
-            lines.append(f"{'forecast':<22}{'R2_OOS':>10}{'95% CI':>24}{'MAE':>12}{'dir.acc':>9}{'IC':>8}")
-            for name, r in block["regression"].items():
-                if name.startswith("_"):
-                    continue
-                ci = "[{:+.4f}, {:+.4f}]".format(*r["r2_oos_ci95"])
-                lines.append(
-                    f"{name:<22}{r['r2_oos']:>10.4f}{ci:>24}{r['mae']:>12.3e}{r['directional_accuracy']:>9.3f}{r['spearman_ic']:>8.3f}"
-                )
-        cls = block["classification"]
-        lines.append(
-            f"{'classifier/score':<22}{'AUC':>8}{'95% CI':>18}{'Brier':>9}{'skill':>9}{'prec@thr':>10}{'cover':>8}"
-        )
-        for name, c in cls.items():
-            if "auc" not in c:
-                continue
-            ci = "[{:.3f}, {:.3f}]".format(*c["auc_ci95"]) if "auc_ci95" in c else ""
-            at = c.get("at_threshold", {})
-            brier = f"{c['brier']:.4f}" if "brier" in c else ""
-            skill = f"{c['brier_skill']:+.4f}" if c.get("brier_skill") is not None else ""
-            prec = f"{at['precision']:.3f}" if at else ""
-            cov = f"{at['coverage']:.3f}" if at else ""
-            lines.append(f"{name:<22}{c['auc']:>8.3f}{ci:>18}{brier:>9}{skill:>9}{prec:>10}{cov:>8}")
-        lines.append(
-            f"{'backtest':<22}{'trades':>8}{'hit':>7}{'mean pips':>11}{'net pips':>11}{'95% CI':>18}{'maxDD':>9}{'Sharpe':>8}"
-        )
-        for name, b in block["backtest"].items():
-            lines.append(
-                f"{name:<22}{int(b['trades']):>8}{b['hit_rate']:>7.3f}{b['mean_net_pips']:>11.2f}{b['total_net_pips']:>11.1f}"
-                + "{:>18}".format("[{:.0f}, {:.0f}]".format(*b["total_net_pips_ci95"]))
-                + f"{b['max_drawdown_pips']:>9.1f}{b['sharpe_annualised']:>8.2f}"
-            )
-        if "leakage_check" in block:
-            lines.append(f"leakage check: {json.dumps(block['leakage_check'])}")
-        for reason in block.get("verdict_reasons", []):
-            lines.append(f"  - {reason}")
-    return "\n".join(lines)

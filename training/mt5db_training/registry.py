@@ -183,7 +183,7 @@ def register_run(dsn: str, report: dict[str, Any], report_path: Path) -> dict[st
     """
     import asyncpg
 
-    from mt5db_training.evaluation import to_jsonable
+    from mt5db_training.report import to_jsonable
 
     rows = [to_jsonable(r) for r in rows_from_report(report, report_path)]
 

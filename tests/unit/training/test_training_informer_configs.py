@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mt5db_training.informer_train import CONFIGS, ClassifierRun, grid_candidates, model_config, train_loop
+from mt5db_training.informer_fit import CONFIGS, ClassifierRun, grid_candidates, model_config, train_loop
 from mt5db_training.models.informer import InformerClassifier
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mt5db_training.config import RFConfig
 from mt5db_training.dataset import DataSource, prepare
-from mt5db_training.rf import RFConfig, run_horizon, shuffled_kfold_check
+from mt5db_training.rf_run import run_horizon, shuffled_kfold_check
 from mt5db_training.targets import CostModel
 
 
