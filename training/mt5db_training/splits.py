@@ -5,7 +5,7 @@ is `test_size` consecutive rows; training is everything before it (expanding) mi
 `horizon + embargo` rows, so no training label window (t+1 .. t+h) reaches into the test block and
 autocorrelated features near the boundary are embargoed. Validation (early stopping, threshold,
 hyperparameters) is the last `val_fraction` of the training window, itself separated from the fit
-rows by the same gap. Shuffled K-fold is not offered (see tests/unit/training/test_leakage.py).
+rows by the same gap. Shuffled K-fold is not offered (see tests/unit/training/test_rf_run.py).
 """
 
 from __future__ import annotations
