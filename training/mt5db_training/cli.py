@@ -5,6 +5,10 @@ imported inside the handlers only.
     mt5db train --model informer --config simple --csv PATH
     mt5db train --model rf --database-url URL --symbol EURUSD --timeframe H1
     mt5db train informer-paper --csv ETTh1.csv --features M  the paper's ETTh1 protocol
+
+This is the only module that reads an argparse namespace: `train_config` and `paper_config` turn
+it into the typed configs (config.py; informer_paper.PaperConfig), once, and the commands below
+see only those.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mt5db_training.config import DataConfig, InformerRunConfig, RFConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from mt5db_training.informer_paper import PaperConfig
 
 MODEL_ALIASES = {"randomForest": "rf"}  # the TrainingRun's spec.model.type spelling
 
@@ -35,7 +45,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--config",
         choices=["simple", "advanced", "grid"],
         default="simple",
-        help="Informer config (ml-protocol.md §5)",
+        help="Informer config (docs/ml-protocol.md §5)",
     )
     p.add_argument("--run", default=None, help="run name (default <model>-<config>-<utc time>)")
     p.add_argument("--out", default=None, help="output directory (default runs/<run>)")
@@ -106,8 +116,70 @@ def check_train_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The typed config of one run, from checked `add_train_arguments` options.
+
+    `--run` defaults to `<model>-<config>-<utc time>` and `--out` to `runs/<run>`; `--promote` is
+    accepted and not carried (promotion is not implemented).
+    """
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    def utc(value: str | None) -> datetime | None:
+        return pd.Timestamp(value, tz="UTC").to_pydatetime() if value else None
+
+    run = args.run or f"{args.model}-{args.config}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    data = DataConfig(
+        csv=Path(args.csv) if args.csv else None,
+        database_url=args.database_url,
+        registry_url=args.registry_url,
+        symbol=args.symbol,
+        timeframe=args.timeframe,
+        start=utc(args.start),
+        end=utc(args.end),
+        cost_pips=args.cost_pips,
+        slippage_pips=args.slippage_pips,
+        pip_size=args.pip_size,
+        lockbox_start=pd.Timestamp(args.lockbox_start).to_pydatetime() if args.lockbox_start else None,
+        lockbox_fraction=args.lockbox_fraction,
+    )
+    rf = RFConfig(
+        n_estimators=args.n_estimators,
+        min_samples_leaf=args.min_samples_leaf,
+        n_folds=args.folds,
+        test_bars=args.test_bars,
+        bootstrap_reps=args.bootstrap_reps,
+        leakage_check=not args.no_leakage_check,
+        seed=args.seed,
+        n_jobs=args.n_jobs,
+    )
+    informer = InformerRunConfig(
+        config=args.config,
+        horizon=args.horizon,
+        epochs=args.epochs,
+        max_train_windows=args.max_train_windows,
+        workers=args.workers,
+        use_gpu=args.use_gpu,
+        n_folds=args.folds,
+        informer_folds=args.informer_folds,
+        test_bars=args.test_bars,
+        bootstrap_reps=args.bootstrap_reps,
+        seed=args.seed,
+    )
+    return TrainConfig(
+        run=run,
+        model=args.model,
+        out=Path(args.out or f"runs/{run}"),
+        data=data,
+        horizons=tuple(int(h) for h in args.horizons.split(",")),
+        rf=rf,
+        informer=informer,
+    )
+
+
 def add_paper_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the ETTh1 reproduction; defaults = the reference CLI (ml-protocol.md §2)."""
+    """Options of the ETTh1 reproduction; defaults = the reference CLI (docs/ml-protocol.md §2)."""
     p.add_argument("--csv", required=True, help="ETTh1-shaped CSV: date + channels")
     p.add_argument("--target", default="OT")
     p.add_argument("--features", choices=["M", "S", "MS"], default="M")
@@ -136,24 +208,56 @@ def add_paper_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
 
 
-def _train(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+def paper_config(args: argparse.Namespace) -> PaperConfig:
+    """The typed config of the ETTh1 reproduction; the flags' negatives become positive booleans."""
+    from mt5db_training.informer_paper import PaperConfig
+    from mt5db_training.models.informer import InformerConfig
 
-    from mt5db_training.runner import run_informer_command, run_rf_command
+    model = InformerConfig(
+        seq_len=args.seq_len,
+        label_len=args.label_len,
+        pred_len=args.pred_len,
+        d_model=args.d_model,
+        n_heads=args.n_heads,
+        e_layers=args.e_layers,
+        d_layers=args.d_layers,
+        d_ff=args.d_ff,
+        factor=args.factor,
+        dropout=args.dropout,
+        attn=args.attn,
+        distil=not args.no_distil,
+        mix=not args.no_mix,
+    )
+    return PaperConfig(
+        csv=Path(args.csv),
+        model=model,
+        target=args.target,
+        features=args.features,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        epochs=args.epochs,
+        patience=args.patience,
+        device=args.device,
+        max_train_windows=args.max_train_windows,
+        seed=args.seed,
+        threads=args.threads,
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mt5db_training.train import run_train
 
     error = check_train_arguments(args)
     if error:
         print(f"mt5db train: error: {error}", file=sys.stderr)
         return 2
-    if args.run is None:
-        args.run = f"{args.model}-{args.config}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-    return run_rf_command(args) if args.model == "rf" else run_informer_command(args)
+    return run_train(train_config(args))
 
 
 def _paper(args: argparse.Namespace) -> int:
     from mt5db_training.informer_paper import run_paper
 
-    return run_paper(args)
+    return run_paper(paper_config(args))
 
 
 def _bench(args: argparse.Namespace) -> int:

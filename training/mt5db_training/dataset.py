@@ -9,8 +9,18 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training.data import DECLARED_CLOCK, CandleQuality, clean_candles
+from mt5db_core.digest import file_sha256
+from mt5db_core.market.mt5files import series_from_name
+from mt5db_training.config import DataConfig
 from mt5db_training.features import FEATURE_SET_VERSION, WARMUP_BARS, compute_features
+from mt5db_training.sources import (
+    DECLARED_CLOCK,
+    CandleQuality,
+    clean_candles,
+    frame_sha256,
+    load_candles,
+    read_candle_file,
+)
 from mt5db_training.splits import lockbox_mask
 from mt5db_training.targets import CostModel, gross_move, make_targets
 
@@ -124,4 +134,46 @@ def prepare(
             "feature_set_version": FEATURE_SET_VERSION,
             "warmup_bars": warmup,
         },
+    )
+
+
+def load_source(data: DataConfig) -> tuple[pd.DataFrame, DataSource]:
+    """Candles from the CSV file, or from market_data (database_url, symbol and timeframe).
+
+    A file's symbol and timeframe come from its name (`EURUSD_H1_….csv`) unless given; "UNKNOWN"
+    when neither says.
+    """
+    if data.csv is not None:
+        named_symbol, named_timeframe = series_from_name(data.csv)
+        return read_candle_file(data.csv), DataSource(
+            "csv",
+            data.csv.name,
+            data.symbol or named_symbol or "UNKNOWN",
+            data.timeframe or named_timeframe or "UNKNOWN",
+            file_sha256(data.csv),
+        )
+    if not (data.database_url and data.symbol and data.timeframe):
+        raise SystemExit("give --csv PATH, or --database-url with --symbol and --timeframe")
+    candles = load_candles(data.database_url, data.symbol, data.timeframe, data.start, data.end)
+    return candles, DataSource(
+        "market_data",
+        f"market_data {data.symbol} {data.timeframe}",
+        data.symbol,
+        data.timeframe,
+        frame_sha256(candles),
+    )
+
+
+def load_dataset(data: DataConfig, horizons: tuple[int, ...]) -> Dataset:
+    """Candles of the configured source → development set with the declared cost model and lockbox."""
+    candles, source = load_source(data)
+    cost = CostModel(cost_pips=data.cost_pips, pip=data.pip_size, slippage_pips=data.slippage_pips)
+    lockbox = pd.Timestamp(data.lockbox_start) if data.lockbox_start is not None else None
+    return prepare(
+        candles,
+        source,
+        cost=cost,
+        horizons=horizons,
+        lockbox_start=lockbox,
+        lockbox_fraction=data.lockbox_fraction,
     )

@@ -1,20 +1,17 @@
 """Pooled out-of-sample evaluation shared by every model: metrics beside their baselines, block-bootstrap
-intervals, the spread-aware backtest, the verdict, report.json and the plots (ml-protocol.md §6).
+intervals, the spread-aware backtest and the verdict (docs/ml-protocol.md §6).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training import metrics as mt
+from mt5db_training import scoring
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -48,27 +45,27 @@ def regression_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dic
     """R²_OOS vs zero, MAE, directional accuracy and IC for each forecast, with block-bootstrap CIs."""
     names = list(oos.regression)
     y = oos.y_ret
-    blocks = mt.block_ids(oos.index, "W")
-    zero_mae = mt.mae(y, np.zeros_like(y))
+    blocks = scoring.block_ids(oos.index, "W")
+    zero_mae = scoring.mae(y, np.zeros_like(y))
 
     def stats(rows: I64) -> F64:
         yy = y[rows]
-        out = [mt.r2_oos(yy, oos.regression[n][rows]) for n in names]
-        z = mt.mae(yy, np.zeros_like(yy))
-        out += [mt.mae(yy, oos.regression[n][rows]) - z for n in names]
+        out = [scoring.r2_oos(yy, oos.regression[n][rows]) for n in names]
+        z = scoring.mae(yy, np.zeros_like(yy))
+        out += [scoring.mae(yy, oos.regression[n][rows]) - z for n in names]
         return np.asarray(out)
 
-    lo, hi = mt.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
+    lo, hi = scoring.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
     table: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(names):
         pred = oos.regression[n]
         table[n] = {
-            "r2_oos": round(mt.r2_oos(y, pred), 6),
+            "r2_oos": round(scoring.r2_oos(y, pred), 6),
             "r2_oos_ci95": _ci(lo, hi, i),
-            "mae": float(mt.mae(y, pred)),
+            "mae": float(scoring.mae(y, pred)),
             "mae_minus_zero_mae_ci95": [float(lo[len(names) + i]), float(hi[len(names) + i])],
-            "directional_accuracy": round(mt.directional_accuracy(y, pred), 4),
-            "spearman_ic": round(mt.spearman_ic(y, pred), 4),
+            "directional_accuracy": round(scoring.directional_accuracy(y, pred), 4),
+            "spearman_ic": round(scoring.spearman_ic(y, pred), 4),
         }
     table["_zero_forecast_mae"] = {"mae": float(zero_mae)}
     return table
@@ -77,39 +74,40 @@ def regression_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dic
 def classification_table(oos: OutOfSample, *, reps: int, seed: int) -> dict[str, dict[str, Any]]:
     """AUC (block-bootstrap CI), Brier, Brier skill vs the prior, log loss, precision@threshold."""
     y = oos.y_up
-    blocks = mt.block_ids(oos.index, "W")
+    blocks = scoring.block_ids(oos.index, "W")
     score_names = list(oos.score)
     prob_names = list(oos.probability)
 
     def stats(rows: I64) -> F64:
         yy = y[rows]
-        out = [mt.auc(yy, oos.score[n][rows]) for n in score_names]
+        out = [scoring.auc(yy, oos.score[n][rows]) for n in score_names]
         out += [
-            mt.brier_skill(yy, oos.probability[n][rows], float(np.mean(oos.prior[rows]))) for n in prob_names
+            scoring.brier_skill(yy, oos.probability[n][rows], float(np.mean(oos.prior[rows])))
+            for n in prob_names
         ]
         return np.asarray(out)
 
-    lo, hi = mt.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
+    lo, hi = scoring.block_bootstrap_ci(stats, blocks, reps=reps, seed=seed)
     table: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(score_names):
-        table[n] = {"auc": round(mt.auc(y, oos.score[n]), 4), "auc_ci95": _ci(lo, hi, i)}
+        table[n] = {"auc": round(scoring.auc(y, oos.score[n]), 4), "auc_ci95": _ci(lo, hi, i)}
     base = len(score_names)
-    prior_brier = mt.brier(y, oos.prior)
+    prior_brier = scoring.brier(y, oos.prior)
     for j, n in enumerate(prob_names):
         p = oos.probability[n]
         entry = table.setdefault(n, {})
         entry.update(
             {
-                "brier": round(mt.brier(y, p), 6),
+                "brier": round(scoring.brier(y, p), 6),
                 "brier_prior": round(prior_brier, 6),
-                "brier_skill": round(1.0 - mt.brier(y, p) / prior_brier, 6) if prior_brier > 0 else None,
+                "brier_skill": round(1.0 - scoring.brier(y, p) / prior_brier, 6) if prior_brier > 0 else None,
                 "brier_skill_ci95": _ci(lo, hi, base + j),
-                "log_loss": round(mt.log_loss(y, p), 6),
-                "calibration": mt.reliability(y, p),
+                "log_loss": round(scoring.log_loss(y, p), 6),
+                "calibration": scoring.reliability(y, p),
             }
         )
         if n in oos.thresholds:
-            entry["at_threshold"] = mt.precision_at(y, p, oos.thresholds[n])
+            entry["at_threshold"] = scoring.precision_at(y, p, oos.thresholds[n])
     table["prior"] = {
         "auc": 0.5,
         "brier": round(prior_brier, 6),
@@ -131,36 +129,49 @@ def backtest_table(
     """
     table: dict[str, dict[str, Any]] = {}
     curves: dict[str, F64] = {}
-    weeks = mt.block_ids(oos.index, "W")
+    weeks = scoring.block_ids(oos.index, "W")
     n_weeks = int(weeks.max()) + 1
     picks = np.random.default_rng(seed).integers(0, n_weeks, (reps, n_weeks))
     for name, signal in oos.signal.items():
-        summary, equity = mt.backtest(signal, oos.gross_pips, oos.cost_pips, oos.horizon, bars_per_year)
+        summary, equity = scoring.backtest(signal, oos.gross_pips, oos.cost_pips, oos.horizon, bars_per_year)
         table[name] = summary.as_dict()
-        per_bar, _ = mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips, oos.horizon)
+        per_bar, _ = scoring.trade_pnl(signal, oos.gross_pips, oos.cost_pips, oos.horizon)
         totals = np.bincount(weeks, weights=per_bar, minlength=n_weeks)[picks].sum(axis=1)
         table[name]["total_net_pips_ci95"] = [
             float(np.quantile(totals, 0.025)),
             float(np.quantile(totals, 0.975)),
         ]
         table[name]["total_net_pips_at_cost_x"] = {
-            str(k): float(mt.trade_pnl(signal, oos.gross_pips, oos.cost_pips * k, oos.horizon)[1].sum())
+            str(k): float(scoring.trade_pnl(signal, oos.gross_pips, oos.cost_pips * k, oos.horizon)[1].sum())
             for k in (0.5, 1.0, 2.0)
         }
         per_fold = []
         for f in np.unique(oos.fold):
             sel = oos.fold == f
-            _, trades = mt.trade_pnl(signal[sel], oos.gross_pips[sel], oos.cost_pips[sel], oos.horizon)
+            _, trades = scoring.trade_pnl(signal[sel], oos.gross_pips[sel], oos.cost_pips[sel], oos.horizon)
             per_fold.append(float(trades.sum()))
         table[name]["folds_positive_share"] = float(np.mean(np.asarray(per_fold) > 0))
         curves[name] = equity
     return table, curves
 
 
+def precision_at_fold_thresholds(oos: OutOfSample, name: str) -> dict[str, Any]:
+    """Precision, recall and coverage of a long signal whose threshold was chosen per fold on
+    validation (the rule is the signal itself: `oos.signal[name] > 0`)."""
+    rule = oos.signal[name] > 0
+    tp = float(np.sum(rule & (oos.y_up == 1)))
+    return {
+        "threshold": "per fold, chosen on validation (see per_fold)",
+        "precision": tp / float(rule.sum()) if rule.any() else None,
+        "recall": tp / float(max(np.sum(oos.y_up == 1), 1)),
+        "coverage": float(rule.mean()),
+    }
+
+
 def permutation_auc(oos: OutOfSample, name: str, seed: int) -> float:
     """Sanity check: AUC against permuted labels must sit at 0.50 ± noise."""
     rng = np.random.default_rng(seed)
-    return round(mt.auc(rng.permutation(oos.y_up), oos.score[name]), 4)
+    return round(scoring.auc(rng.permutation(oos.y_up), oos.score[name]), 4)
 
 
 def regression_verdict(
@@ -189,7 +200,7 @@ def classification_verdict(
     model: str,
     lr: str = "logistic_regression",
 ) -> tuple[str, list[str]]:
-    """The promotion gate of ml-protocol.md §6.7 on pooled out-of-sample folds (lockbox excluded)."""
+    """The promotion gate of docs/ml-protocol.md §6.7 on pooled out-of-sample folds (lockbox excluded)."""
     reasons = []
     m = cls[model]
     bar = max(0.5, cls[lr]["auc"]) if lr in cls else 0.5
@@ -220,162 +231,3 @@ def _backtest_reasons(bt: dict[str, dict[str, Any]], model: str) -> list[str]:
                 f"net pips {b['total_net_pips']:.1f} not above {other} {bt[other]['total_net_pips']:.1f}"
             )
     return reasons
-
-
-# -- plots -------------------------------------------------------------------------------------
-
-
-def _roc_points(y: F64, score: F64) -> tuple[F64, F64]:
-    order = np.argsort(-score, kind="stable")
-    ys = y[order]
-    tpr = np.concatenate([[0.0], np.cumsum(ys) / max(ys.sum(), 1)])
-    fpr = np.concatenate([[0.0], np.cumsum(1 - ys) / max((1 - ys).sum(), 1)])
-    return fpr, tpr
-
-
-def write_plots(
-    out_dir: Path,
-    tag: str,
-    oos: OutOfSample,
-    curves: dict[str, F64],
-    importance: dict[str, float] | None,
-) -> list[str]:
-    """ROC, calibration, feature importance (when known) and equity-curve PNGs; returns file names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, score in oos.score.items():
-        fpr, tpr = _roc_points(oos.y_up, score)
-        ax.plot(fpr, tpr, label=f"{name} AUC {mt.auc(oos.y_up, score):.3f}")
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="prior (0.5)")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {tag} (pooled OOS)")
-    ax.legend(fontsize=7)
-    files.append(_save(fig, out_dir / f"roc_{tag}.png"))
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in oos.probability.items():
-        rel = mt.reliability(oos.y_up, p)
-        ax.plot(rel["predicted"], rel["observed"], "o-", label=name)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="predicted P(up net of cost)", ylabel="observed frequency", title=f"calibration {tag}")
-    ax.legend(fontsize=7)
-    files.append(_save(fig, out_dir / f"calibration_{tag}.png"))
-
-    if importance:
-        names = sorted(importance, key=importance.__getitem__)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        ax.barh(names, [importance[n] for n in names])
-        ax.set(title=f"feature importance {tag} (mean impurity decrease over folds)")
-        files.append(_save(fig, out_dir / f"feature_importance_{tag}.png"))
-
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, eq in curves.items():
-        ax.plot(oos.index, eq, label=name, lw=1)
-    ax.set(ylabel="cumulative net pips", title=f"equity {tag} (entry next open, net of cost)")
-    ax.legend(fontsize=7)
-    fig.autofmt_xdate()
-    files.append(_save(fig, out_dir / f"equity_{tag}.png"))
-    return files
-
-
-def _save(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path.name
-
-
-# -- report ------------------------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """git sha of the code that ran (`-dirty` when the tree had local changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types; NaN and inf become None (report.json is strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
-    """report.json (NaN/inf written as null)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "report.json"
-    path.write_text(json.dumps(to_jsonable(report), indent=2, allow_nan=False))
-    return path
-
-
-def format_tables(report: dict[str, Any]) -> str:
-    """Human-readable summary of report.json: every model row beside its baselines."""
-    lines = [
-        f"run {report['run']} ({report['algo']}): data {report['data']['range']}, verdict: {report['verdict']}"
-    ]
-    for h, block in report["horizons"].items():
-        lines.append(f"\n== horizon {h} bars: {block['verdict']} ==")
-        if "regression" in block:
-            lines.append(f"{'forecast':<22}{'R2_OOS':>10}{'95% CI':>24}{'MAE':>12}{'dir.acc':>9}{'IC':>8}")
-            for name, r in block["regression"].items():
-                if name.startswith("_"):
-                    continue
-                ci = "[{:+.4f}, {:+.4f}]".format(*r["r2_oos_ci95"])
-                lines.append(
-                    f"{name:<22}{r['r2_oos']:>10.4f}{ci:>24}{r['mae']:>12.3e}{r['directional_accuracy']:>9.3f}{r['spearman_ic']:>8.3f}"
-                )
-        cls = block["classification"]
-        lines.append(
-            f"{'classifier/score':<22}{'AUC':>8}{'95% CI':>18}{'Brier':>9}{'skill':>9}{'prec@thr':>10}{'cover':>8}"
-        )
-        for name, c in cls.items():
-            if "auc" not in c:
-                continue
-            ci = "[{:.3f}, {:.3f}]".format(*c["auc_ci95"]) if "auc_ci95" in c else ""
-            at = c.get("at_threshold", {})
-            brier = f"{c['brier']:.4f}" if "brier" in c else ""
-            skill = f"{c['brier_skill']:+.4f}" if c.get("brier_skill") is not None else ""
-            prec = f"{at['precision']:.3f}" if at else ""
-            cov = f"{at['coverage']:.3f}" if at else ""
-            lines.append(f"{name:<22}{c['auc']:>8.3f}{ci:>18}{brier:>9}{skill:>9}{prec:>10}{cov:>8}")
-        lines.append(
-            f"{'backtest':<22}{'trades':>8}{'hit':>7}{'mean pips':>11}{'net pips':>11}{'95% CI':>18}{'maxDD':>9}{'Sharpe':>8}"
-        )
-        for name, b in block["backtest"].items():
-            lines.append(
-                f"{name:<22}{int(b['trades']):>8}{b['hit_rate']:>7.3f}{b['mean_net_pips']:>11.2f}{b['total_net_pips']:>11.1f}"
-                + "{:>18}".format("[{:.0f}, {:.0f}]".format(*b["total_net_pips_ci95"]))
-                + f"{b['max_drawdown_pips']:>9.1f}{b['sharpe_annualised']:>8.2f}"
-            )
-        if "leakage_check" in block:
-            lines.append(f"leakage check: {json.dumps(block['leakage_check'])}")
-        for reason in block.get("verdict_reasons", []):
-            lines.append(f"  - {reason}")
-    return "\n".join(lines)

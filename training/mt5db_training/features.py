@@ -1,4 +1,4 @@
-"""The one feature function: scale-free TA-Lib indicators over closed candles (ml-protocol.md §7).
+"""The one feature function: scale-free TA-Lib indicators over closed candles (docs/ml-protocol.md §7).
 
 `compute_features(candles)` is used by training and, later, by `/predict`; nothing else computes
 features. Every column is a ratio or an oscillator, so one model can serve several symbols and no

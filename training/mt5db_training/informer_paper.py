@@ -1,4 +1,4 @@
-"""`mt5db train informer-paper`: the Informer ETTh1 protocol (ml-protocol.md §3), for reproduction checks.
+"""`mt5db train informer-paper`: the Informer ETTh1 protocol (docs/ml-protocol.md §3), for reproduction checks.
 
 - split 12/4/4 months of 30 days: train rows [0, 8640), val [8640 − seq_len, 11520),
   test [11520 − seq_len, 14400); later rows unused;
@@ -14,21 +14,44 @@ The LAST printed line is one JSON object with both results.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from mt5db_training.data import file_sha256
+from mt5db_core.digest import file_sha256
+from mt5db_training.sources import read_dated_csv
+
+if TYPE_CHECKING:
+    from mt5db_training.models.informer import InformerConfig
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    """`mt5db train informer-paper`: the ETTh1 protocol (docs/ml-protocol.md §3). The model's
+    channel counts (enc_in, dec_in, c_out) are set from the file when the run starts."""
+
+    csv: Path
+    model: InformerConfig
+    target: str = "OT"
+    features: Literal["M", "S", "MS"] = "M"
+    batch_size: int = 32
+    lr: float = 1e-4
+    epochs: int = 6
+    patience: int = 3
+    device: Literal["cpu", "cuda"] = "cpu"
+    max_train_windows: int = 0  # subsample training windows (CPU smoke runs)
+    seed: int = 2021
+    threads: int = 0  # torch CPU threads (0 = torch default)
+
 
 MONTH = 30 * 24
 TRAIN_END, VAL_END, TEST_END = 12 * MONTH, 16 * MONTH, 20 * MONTH  # 8640, 11520, 14400
@@ -38,10 +61,9 @@ def load_ett(path: Path, target: str, features: str) -> tuple[F32, F32, pd.Datet
     """(model input channels, scaled later; time marks; index; channel names) with the target last (reference order)."""
     from mt5db_training.models.informer import time_features
 
-    raw = pd.read_csv(path)
-    date_col = raw.columns[0]
-    index = pd.DatetimeIndex(pd.to_datetime(raw[date_col]))
-    channels = [c for c in raw.columns[1:] if c != target] + [target]
+    raw = read_dated_csv(path)
+    index = pd.DatetimeIndex(raw.index)
+    channels = [c for c in raw.columns if c != target] + [target]
     if features == "S":
         channels = [target]
     values = raw[channels].to_numpy(np.float64)
@@ -75,19 +97,19 @@ def repeat_last_value(
     return float(np.mean(err**2)), float(np.mean(np.abs(err)))
 
 
-def run_paper(args: argparse.Namespace) -> int:
+def run_paper(run: PaperConfig) -> int:
     """Train and test the forecaster under the paper's protocol; print metrics and the JSON line."""
     import torch
 
-    from mt5db_training.informer_train import seed_everything
-    from mt5db_training.models.informer import Informer, InformerConfig, decoder_input
+    from mt5db_training.informer_fit import seed_everything
+    from mt5db_training.models.informer import Informer, decoder_input
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    device = torch.device(args.device if args.device == "cpu" or torch.cuda.is_available() else "cpu")
-    path = Path(args.csv)
-    values, marks, index, channels = load_ett(path, args.target, args.features)
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    seed_everything(run.seed)
+    device = torch.device(run.device if run.device == "cpu" or torch.cuda.is_available() else "cpu")
+    path = run.csv
+    values, marks, index, channels = load_ett(path, run.target, run.features)
     if len(values) < TEST_END:
         raise SystemExit(f"{path.name}: {len(values)} rows, the protocol needs >= {TEST_END}")
     mu = values[:TRAIN_END].astype(np.float64).mean(axis=0)
@@ -95,32 +117,15 @@ def run_paper(args: argparse.Namespace) -> int:
     data = (values.astype(np.float64) - mu) / sd
     data32 = data.astype(np.float32)
     c = data.shape[1]
-    c_out = 1 if args.features in ("S", "MS") else c
+    c_out = 1 if run.features in ("S", "MS") else c
     out_cols = slice(c - c_out, c)  # target is the last channel
-    cfg = InformerConfig(
-        enc_in=c,
-        dec_in=c,
-        c_out=c_out,
-        seq_len=args.seq_len,
-        label_len=args.label_len,
-        pred_len=args.pred_len,
-        d_model=args.d_model,
-        n_heads=args.n_heads,
-        e_layers=args.e_layers,
-        d_layers=args.d_layers,
-        d_ff=args.d_ff,
-        factor=args.factor,
-        dropout=args.dropout,
-        attn=args.attn,
-        distil=not args.no_distil,
-        mix=not args.no_mix,
-    )
+    cfg = replace(run.model, enc_in=c, dec_in=c, c_out=c_out)  # channel counts come from the file
     borders = split_borders(cfg.seq_len)
     starts = {k: window_starts(b, cfg.seq_len, cfg.pred_len) for k, b in borders.items()}
     train_starts = starts["train"]
-    if args.max_train_windows and len(train_starts) > args.max_train_windows:
-        rng = np.random.default_rng(args.seed)
-        train_starts = np.sort(rng.choice(train_starts, args.max_train_windows, replace=False))
+    if run.max_train_windows and len(train_starts) > run.max_train_windows:
+        rng = np.random.default_rng(run.seed)
+        train_starts = np.sort(rng.choice(train_starts, run.max_train_windows, replace=False))
 
     def batch(s: npt.NDArray[np.int64]) -> tuple[Any, Any, Any, Any, Any]:
         enc_rows = s[:, None] + np.arange(cfg.seq_len)[None, :]
@@ -140,26 +145,24 @@ def run_paper(args: argparse.Namespace) -> int:
         model.eval()
         se, ae, n = 0.0, 0.0, 0
         with torch.no_grad():
-            for i in range(0, len(s_all), args.batch_size):
-                x, xm, xd, ym, target = batch(s_all[i : i + args.batch_size])
+            for i in range(0, len(s_all), run.batch_size):
+                x, xm, xd, ym, target = batch(s_all[i : i + run.batch_size])
                 pred = model(x, xm, xd, ym)
                 se += float(((pred - target) ** 2).sum())
                 ae += float((pred - target).abs().sum())
                 n += target.numel()
         return se / n, ae / n
 
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    rng = np.random.default_rng(args.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=run.lr)
+    rng = np.random.default_rng(run.seed)
     best, best_state, bad = np.inf, None, 0
     samples, seconds, epochs_run = 0, 0.0, 0
-    for epoch in range(args.epochs):
+    for epoch in range(run.epochs):
         model.train()
         order = rng.permutation(train_starts)
         started = time.perf_counter()
-        for i in range(
-            0, len(order) - args.batch_size + 1, args.batch_size
-        ):  # drop_last=True as the reference
-            x, xm, xd, ym, target = batch(order[i : i + args.batch_size])
+        for i in range(0, len(order) - run.batch_size + 1, run.batch_size):  # drop_last=True as the reference
+            x, xm, xd, ym, target = batch(order[i : i + run.batch_size])
             opt.zero_grad()
             loss = torch.nn.functional.mse_loss(model(x, xm, xd, ym), target)
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
@@ -176,24 +179,24 @@ def run_paper(args: argparse.Namespace) -> int:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
-            if bad >= args.patience:
+            if bad >= run.patience:
                 print("early stopping")
                 break
         # lradj type1 as the reference schedules it: epochs 1 and 2 at lr0, then halved every epoch
         for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5**epoch
+            group["lr"] = run.lr * 0.5**epoch
     if best_state is not None:
         model.load_state_dict(best_state)
     mse, mae = evaluate(starts["test"])
     r_mse, r_mae = repeat_last_value(data, starts["test"], cfg.seq_len, cfg.pred_len, out_cols)
-    print(f"test ({len(starts['test'])} windows, features {args.features}, pred_len {cfg.pred_len}):")
+    print(f"test ({len(starts['test'])} windows, features {run.features}, pred_len {cfg.pred_len}):")
     print(f"  informer ({cfg.attn}) mse {mse:.4f} mae {mae:.4f}")
     print(f"  repeat-last-value      mse {r_mse:.4f} mae {r_mae:.4f}")
     result = {
         "informer": {"mse": mse, "mae": mae},
         "repeat": {"mse": r_mse, "mae": r_mae},
-        "features": args.features,
-        "target": args.target,
+        "features": run.features,
+        "target": run.target,
         "seq_len": cfg.seq_len,
         "label_len": cfg.label_len,
         "pred_len": cfg.pred_len,

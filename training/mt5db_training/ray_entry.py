@@ -1,7 +1,8 @@
 """RayJob entrypoint: `python -m mt5db_training.ray_entry --run NAME --model informer ...`.
 
-The same code path as `mt5db train`; inside a cluster (RAY_ADDRESS set by KubeRay) Ray is joined
-with a plain `ray.init()`, locally a loopback-only Ray is started (see informer_train.ray_init).
+The same options, config and command as `mt5db train`; inside a cluster (RAY_ADDRESS set by KubeRay)
+Ray is joined with a plain `ray.init()`, locally a loopback-only Ray is started (see
+informer_fit.ray_init).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mt5db_training.cli import add_train_arguments, check_train_arguments
+from mt5db_training.cli import add_train_arguments, check_train_arguments, train_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,11 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     error = check_train_arguments(args)
     if error:
         parser.error(error)
-    from mt5db_training.runner import run_informer_command, run_rf_command
+    from mt5db_training.train import run_train
 
     # Exit status: 0; 2 config error; PUBLISH_FAILED_EXIT_CODE (3) when the run's artifacts and
     # registry rows are written but its result could not be published for the operator.
-    return run_rf_command(args) if args.model == "rf" else run_informer_command(args)
+    return run_train(train_config(args))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Content-addressed artifacts and the `model_versions` table (ml-protocol.md §11).
+"""Content-addressed artifacts and the `model_versions` table (docs/ml-protocol.md §11).
 
 Artifacts are stored as `artifacts/<sha256>.<ext>` next to the report; loading verifies the hash
 first (joblib/pickle executes code, so only our own, hash-checked files are ever loaded). Torch
 models are plain state_dicts, loadable with `torch.load(weights_only=True)`.
+
+Training never creates tables: `mt5db migrate` (the API's migration chain) owns the schema of
+`model_versions`, and registering into a database that was never migrated fails with
+RegistryNotMigrated.
 """
 
 from __future__ import annotations
@@ -15,38 +19,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mt5db_training.data import file_sha256
-
-REGISTRY_DDL = """
-CREATE TABLE IF NOT EXISTS model_versions (
-    id                  bigserial PRIMARY KEY,
-    name                text NOT NULL,
-    version             integer NOT NULL,
-    created_at          timestamptz NOT NULL DEFAULT now(),
-    status              text NOT NULL DEFAULT 'candidate',
-    algo                text NOT NULL,
-    task                text NOT NULL,
-    symbol              text NOT NULL,
-    timeframe           text NOT NULL,
-    horizon             integer NOT NULL,
-    feature_set_version text NOT NULL,
-    train_range         text NOT NULL,
-    data_sha256         text NOT NULL,
-    code_git_sha        text NOT NULL,
-    params              jsonb NOT NULL DEFAULT '{}'::jsonb,
-    metrics             jsonb NOT NULL DEFAULT '{}'::jsonb,
-    threshold           double precision,
-    artifact_uri        text NOT NULL,
-    artifact_sha256     text NOT NULL,
-    run_name            text NOT NULL,
-    UNIQUE (name, version)
-);
-CREATE INDEX IF NOT EXISTS model_versions_name_idx ON model_versions (name, version DESC);
-"""
+from mt5db_core.digest import file_sha256
+from mt5db_core.market.tables import MODEL_VERSIONS
 
 
 class ArtifactHashMismatch(RuntimeError):
     """The file on disk is not the artifact the registry recorded."""
+
+
+class RegistryNotMigrated(RuntimeError):
+    """The registry database has no model_versions table: `mt5db migrate` has not run there."""
 
 
 def _store(tmp: Path, out_dir: Path, ext: str) -> tuple[str, str]:
@@ -104,9 +86,13 @@ def load_torch_state(path: Path, expected_sha256: str) -> dict[str, Any]:
     return state
 
 
-async def ensure_registry_schema(conn: Any) -> None:
-    """Create model_versions if absent (idempotent; safe to call on every run)."""
-    await conn.execute(REGISTRY_DDL)
+async def require_registry(conn: Any) -> None:
+    """Raise RegistryNotMigrated unless the model_versions table exists (created by `mt5db migrate`)."""
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", MODEL_VERSIONS):
+        raise RegistryNotMigrated(
+            f"the registry database has no {MODEL_VERSIONS} table: run `mt5db migrate` against it first "
+            "(training never creates tables)"
+        )
 
 
 async def insert_version(conn: Any, row: dict[str, Any]) -> int:
@@ -115,15 +101,16 @@ async def insert_version(conn: Any, row: dict[str, Any]) -> int:
         # serialise concurrent registrations of the same name
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", row["name"])
         version: int = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE name = $1", row["name"]
+            f"SELECT coalesce(max(version), 0) + 1 FROM {MODEL_VERSIONS} WHERE name = $1",  # noqa: S608 - constant table name; values are bound
+            row["name"],
         )
         await conn.execute(
-            """
-            INSERT INTO model_versions (name, version, status, algo, task, symbol, timeframe, horizon,
+            f"""
+            INSERT INTO {MODEL_VERSIONS} (name, version, status, algo, task, symbol, timeframe, horizon,
                 feature_set_version, train_range, data_sha256, code_git_sha, params, metrics, threshold,
                 artifact_uri, artifact_sha256, run_name)
             VALUES ($1, $2, 'candidate', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14, $15, $16, $17)
-            """,
+            """,  # noqa: S608 - constant table name; values are bound
             row["name"],
             version,
             row["algo"],
@@ -190,17 +177,20 @@ def rows_from_report(report: dict[str, Any], report_path: Path) -> list[dict[str
 
 
 def register_run(dsn: str, report: dict[str, Any], report_path: Path) -> dict[str, int]:
-    """Ensure the schema and register every artifact of a report; returns name → version."""
+    """Register every artifact of a report; returns name → version.
+
+    Raises RegistryNotMigrated when the database has no model_versions table.
+    """
     import asyncpg
 
-    from mt5db_training.evaluation import to_jsonable
+    from mt5db_training.report import to_jsonable
 
     rows = [to_jsonable(r) for r in rows_from_report(report, report_path)]
 
     async def go() -> dict[str, int]:
         conn = await asyncpg.connect(dsn)
         try:
-            await ensure_registry_schema(conn)
+            await require_registry(conn)
             return {r["name"]: await insert_version(conn, r) for r in rows}
         finally:
             await conn.close()

@@ -1,11 +1,11 @@
-"""Purged walk-forward splits with embargo, and the lockbox (ml-protocol.md §6.3).
+"""Purged walk-forward splits with embargo, and the lockbox (docs/ml-protocol.md §6.3).
 
 Positions are row numbers of the development set (lockbox removed). For each fold the test block
 is `test_size` consecutive rows; training is everything before it (expanding) minus a gap of
 `horizon + embargo` rows, so no training label window (t+1 .. t+h) reaches into the test block and
 autocorrelated features near the boundary are embargoed. Validation (early stopping, threshold,
 hyperparameters) is the last `val_fraction` of the training window, itself separated from the fit
-rows by the same gap. Shuffled K-fold is not offered (see tests/unit/training/test_leakage.py).
+rows by the same gap. Shuffled K-fold is not offered (see tests/unit/training/test_rf_run.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Labels, defined once (ml-protocol.md §6.2). The decision is taken at the close of bar t and the
+"""Labels, defined once (docs/ml-protocol.md §6.2). The decision is taken at the close of bar t and the
 trade is entered at the open of bar t+1, so nothing known only after t's close enters t's row.
 
 - regression: r_h[t] = ln(close[t+h] / open[t+1])

@@ -9,7 +9,7 @@ Shapes: B batch, L length, H heads, D = d_model / H per head, C channels.
 Determinism: the paper samples U = c·ln L_K keys at random. During training we draw them from the
 global torch RNG; in eval mode every ProbAttention draws from its own `torch.Generator` reseeded
 with a fixed per-layer seed at each forward pass, so two eval passes (and a reloaded state_dict)
-give bit-identical outputs (ml-protocol.md §4, option 2).
+give bit-identical outputs (docs/ml-protocol.md §4, option 2).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class InformerConfig:
-    """Every hyperparameter of the model in one place; defaults = the reference CLI (ml-protocol.md §2)."""
+    """Every hyperparameter of the model in one place; defaults = the reference CLI (docs/ml-protocol.md §2)."""
 
     # data shape
     enc_in: int = 7  # channels into the encoder

@@ -1,13 +1,14 @@
 """Why shuffled K-fold is banned: on the same real candles it inflates the score far above purged
-walk-forward (ml-protocol.md §6). If this test ever fails because the two agree, the features or
+walk-forward (docs/ml-protocol.md §6). If this test ever fails because the two agree, the features or
 labels changed; if someone "simplifies" the protocol to shuffled K-fold, the gap shows here."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from mt5db_training.config import RFConfig
 from mt5db_training.dataset import DataSource, prepare
-from mt5db_training.rf import RFConfig, run_horizon, shuffled_kfold_check
+from mt5db_training.rf_run import run_horizon, shuffled_kfold_check
 from mt5db_training.targets import CostModel
 
 

@@ -1,18 +1,18 @@
-"""Informer direction classifier under purged walk-forward, trained through Ray Train (TorchTrainer).
+"""Fitting the Informer direction classifier on walk-forward folds, through Ray Train (TorchTrainer).
 
 One `train_loop` serves three places: a Ray Train worker (`--workers N`, DDP over gloo or NCCL),
 the in-process path (`--workers 0`, same code without Ray, for fast tests), and a RayJob container
 (`python -m mt5db_training.ray_entry`, which connects with `ray.init()` when RAY_ADDRESS is set).
 
 Per fold: features are z-scored with the fit rows' statistics, windows end at bar t (the label's
-decision bar), the model trains with early stopping on the purged validation block, the threshold
-is chosen on validation, and only then is the test block predicted. Config selection (`grid`)
-happens inside each fold on validation only; the number of configs tried is reported.
+decision bar), the model trains with early stopping on the purged validation block, and only then
+is the test block predicted. Config selection (`grid`) happens inside each fold on validation only;
+the number of configs tried is reported. The run around it (data, protocol, report) is
+informer_run.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -25,9 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from mt5db_training.dataset import Dataset
-from mt5db_training.splits import walk_forward
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -54,7 +51,7 @@ class ClassifierRun:
     label_smoothing: float = 0.0
 
 
-# ml-protocol.md §5. `simple` serves with full attention (deterministic and cheap at L ≤ 64);
+# docs/ml-protocol.md §5. `simple` serves with full attention (deterministic and cheap at L ≤ 64);
 # `advanced` uses ProbSparse with factor 3 and distilling, as in the forecaster.
 CONFIGS: dict[str, ClassifierRun] = {
     "simple": ClassifierRun(),
@@ -82,6 +79,12 @@ def grid_candidates() -> list[ClassifierRun]:
     ]
 
 
+def classifier_candidates(config: str, epochs: int | None = None) -> list[ClassifierRun]:
+    """The configs a run tries per fold: one named config, or the grid; `epochs` overrides theirs."""
+    candidates = grid_candidates() if config == "grid" else [CONFIGS[config]]
+    return candidates if epochs is None else [replace(c, epochs=epochs) for c in candidates]
+
+
 def model_config(run: ClassifierRun, n_features: int, seed: int) -> Any:
     """InformerConfig of the classifier for one ClassifierRun."""
     from mt5db_training.models.informer import InformerConfig
@@ -103,7 +106,7 @@ def model_config(run: ClassifierRun, n_features: int, seed: int) -> Any:
 
 
 def seed_everything(seed: int) -> None:
-    """torch, numpy and random seeds (CPU reproducibility, ml-protocol.md §4)."""
+    """torch, numpy and random seeds (CPU reproducibility, docs/ml-protocol.md §4)."""
     import torch
 
     random.seed(seed)
@@ -340,189 +343,3 @@ def fit_through_ray(
     folds = json.loads((result_dir / "folds.json").read_text())
     state: dict[str, Any] = torch.load(result_dir / "state_dict.pt", weights_only=True)
     return folds, state
-
-
-def window_validity(ds: Dataset, seq_len: int) -> npt.NDArray[np.bool_]:
-    """True where the window ending at row t has seq_len contiguous bars of one segment (no gap, no warm-up hole)."""
-    pos = ds.positions
-    ok = np.zeros(len(pos), dtype=bool)
-    ok[seq_len - 1 :] = (pos[seq_len - 1 :] - pos[: len(pos) - seq_len + 1]) == seq_len - 1
-    return ok
-
-
-def run_informer_report(args: argparse.Namespace) -> int:
-    """--model informer: walk-forward Informer classifier with the §6 baselines, report and registry."""
-    from mt5db_training import metrics as mt
-    from mt5db_training.evaluation import (
-        OutOfSample,
-        backtest_table,
-        classification_table,
-        classification_verdict,
-        permutation_auc,
-    )
-    from mt5db_training.models.informer import time_features
-    from mt5db_training.registry import save_torch_artifact
-    from mt5db_training.rf import fold_ranges, logistic_baseline, make_protocol
-    from mt5db_training.runner import base_report, build_dataset, finish, register_and_publish
-
-    started = time.perf_counter()
-    h = args.horizon
-    ds = build_dataset(args, (h,))
-    candidates = grid_candidates() if args.config == "grid" else [CONFIGS[args.config]]
-    if args.epochs is not None:
-        candidates = [replace(c, epochs=args.epochs) for c in candidates]
-    max_len = max(c.seq_len for c in candidates)
-    proto = make_protocol(ds, h, args.folds, args.test_bars, 0.15)
-    all_folds = walk_forward(
-        len(ds.features),
-        n_folds=proto.n_folds,
-        test_size=proto.test_bars,
-        gap=proto.gap_bars,
-        val_fraction=proto.val_fraction,
-    )
-    folds = all_folds[-args.informer_folds :]
-    valid = window_validity(ds, max_len)
-    # every row of a test/val block needs a full window; rows without one are dropped for all models alike
-    folds = [
-        type(f)(f.number, f.fit[valid[f.fit]], f.val[valid[f.val]], f.test[valid[f.test]]) for f in folds
-    ]
-    x = ds.features.to_numpy(np.float64)
-    y = ds.targets[f"up_net_{h}"].to_numpy(np.float64)
-    config = {
-        "data": {"x": x, "marks": time_features(ds.index), "y": y, "valid_end": valid},
-        "folds": [
-            {"number": f.number, "fit": f.fit.tolist(), "val": f.val.tolist(), "test": f.test.tolist()}
-            for f in folds
-        ],
-        "candidates": [asdict(c) for c in candidates],
-        "seed": args.seed,
-        "max_train_windows": args.max_train_windows,
-        "use_gpu": args.use_gpu,
-    }
-    out = Path(args.out or f"runs/{args.run}")
-    out.mkdir(parents=True, exist_ok=True)
-    fold_results, state = fit_through_ray(config, args.workers, args.use_gpu, out / "ray")
-
-    gross, cost, back = ds.gross_pips[h], ds.cost_pips, ds.persistence[h]
-    parts: dict[str, list[F64]] = {k: [] for k in ("inf_p", "inf_sig", "lr_p", "lr_sig", "prior")}
-    per_fold = []
-    for f, r in zip(folds, fold_results, strict=True):
-        p_val, p_test = np.asarray(r["p_val"]), np.asarray(r["p_test"])
-        thr = mt.choose_threshold(p_val, gross[f.val], cost[f.val], h)
-        lr = logistic_baseline(x[f.fit], y[f.fit])
-        lr_thr = mt.choose_threshold(lr.predict_proba(x[f.val])[:, 1], gross[f.val], cost[f.val], h)
-        lr_p = lr.predict_proba(x[f.test])[:, 1]
-        parts["inf_p"].append(p_test)
-        parts["inf_sig"].append((p_test > thr).astype(np.float64))
-        parts["lr_p"].append(lr_p)
-        parts["lr_sig"].append((lr_p > lr_thr).astype(np.float64))
-        parts["prior"].append(np.full(len(f.test), float(np.mean(y[f.fit]))))
-        per_fold.append(
-            {
-                "fold": f.number,
-                "auc_informer": round(mt.auc(y[f.test], p_test), 4),
-                "auc_lr": round(mt.auc(y[f.test], lr_p), 4),
-                "threshold": thr,
-                "lr_threshold": lr_thr,
-                "epochs_run": r["epochs_run"],
-                "val_loss": r["val_loss"],
-                "chosen_config": r["chosen"],
-                "train_windows": r["train_windows"],
-                "samples_per_second": r["samples"] / r["train_seconds"] if r["train_seconds"] > 0 else None,
-            }
-        )
-    test = np.concatenate([f.test for f in folds])
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    oos = OutOfSample(
-        horizon=h,
-        index=ds.index[test],
-        fold=np.concatenate([np.full(len(f.test), f.number, dtype=np.int64) for f in folds]),
-        y_ret=ds.targets[f"ret_fwd_{h}"].to_numpy(np.float64)[test],
-        y_up=y[test],
-        gross_pips=gross[test],
-        cost_pips=cost[test],
-        prior=cat["prior"],
-    )
-    oos.score = {"informer": cat["inf_p"], "logistic_regression": cat["lr_p"], "persistence": back[test]}
-    oos.probability = {"informer": cat["inf_p"], "logistic_regression": cat["lr_p"]}
-    long = np.ones(len(test), dtype=np.int8)
-    oos.signal = {
-        "informer": cat["inf_sig"].astype(np.int8),
-        "logistic_regression": cat["lr_sig"].astype(np.int8),
-        "persistence": np.sign(back[test]).astype(np.int8),
-        "always_long": long,
-        "always_short": -long,
-    }
-    cls = classification_table(oos, reps=args.bootstrap_reps, seed=args.seed)
-    for name, key in (("informer", "inf_sig"), ("logistic_regression", "lr_sig")):
-        rule = cat[key] > 0
-        tp = float(np.sum(rule & (oos.y_up == 1)))
-        cls[name]["at_threshold"] = {
-            "threshold": "per fold, chosen on validation (see per_fold)",
-            "precision": tp / float(rule.sum()) if rule.any() else None,
-            "recall": tp / float(max(np.sum(oos.y_up == 1), 1)),
-            "coverage": float(rule.mean()),
-        }
-    bt, curves = backtest_table(oos, ds.bars_per_year, reps=args.bootstrap_reps, seed=args.seed)
-    verdict, reasons = classification_verdict(cls, bt, "informer")
-    samples = sum(r["samples"] for r in fold_results)
-    seconds = sum(r["train_seconds"] for r in fold_results)
-    block = {
-        "protocol": asdict(proto) | {"informer_folds": len(folds), "window_len_max": max_len},
-        "folds": fold_ranges(ds, folds),
-        "oos_rows": len(test),
-        "classification": cls,
-        "backtest": bt,
-        "per_fold": per_fold,
-        "sanity": {"permuted_label_auc_informer": permutation_auc(oos, "informer", args.seed)},
-        "verdict": verdict,
-        "verdict_reasons": reasons,
-        "_curves": curves,
-    }
-    cfg_dict = {
-        "config": args.config,
-        "candidates": [asdict(c) for c in candidates],
-        "workers": args.workers,
-        "use_gpu": args.use_gpu,
-        "max_train_windows": args.max_train_windows,
-        "seed": args.seed,
-        "horizon": h,
-    }
-    report = base_report(args, ds, "informer", "classification", cfg_dict, configs_tried=len(candidates))
-    report["configs_tried_note"] = (
-        f"{len(candidates)} config(s) per fold, selected on each fold's validation block"
-    )
-    report["horizons"] = {str(h): block}
-    report["training"] = {
-        "samples": samples,
-        "train_seconds": round(seconds, 2),
-        "samples_per_second": round(samples / seconds, 1) if seconds > 0 else None,
-        "ray_workers": args.workers,
-        "torch_threads_note": "Ray sets OMP_NUM_THREADS=1 per worker",
-    }
-    uri, sha = save_torch_artifact(state, out)
-    chosen = fold_results[-1]["chosen"]
-    (out / "model_card.json").write_text(
-        json.dumps(
-            {
-                "intended_use": "research: direction of EURUSD H1 net of cost; not promoted",
-                "model_config": asdict(model_config(ClassifierRun(**chosen), x.shape[1], args.seed)),
-                "features": list(ds.features.columns),
-                "warmup_bars": ds.extra["warmup_bars"],
-                "artifact": {
-                    "uri": uri,
-                    "sha256": sha,
-                    "note": "state_dict of the last fold's model; load with weights_only=True",
-                },
-                "scaler": fold_results[-1]["scaler"]
-                | {"fitted_on": "fit rows of the last fold (population std)"},
-                "clock": ds.extra["clock"],
-            },
-            indent=2,
-        )
-    )
-    report["artifacts"] = {str(h): {"uri": uri, "sha256": sha, "note": "state_dict of the last fold's model"}}
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    path = finish(args, out, report, {h: oos}, {h: None})
-    print(f"informer training throughput: {report['training']['samples_per_second']} samples/s")
-    return register_and_publish(args, report, path)

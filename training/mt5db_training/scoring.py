@@ -1,4 +1,4 @@
-"""Out-of-sample metrics, block-bootstrap intervals and the spread-aware backtest (ml-protocol.md §6.5–6.6).
+"""Out-of-sample metrics, block-bootstrap intervals and the spread-aware backtest (docs/ml-protocol.md §6.5–6.6).
 
 Nothing here looks at the test set to choose anything: thresholds come in as arguments, chosen on
 validation by `choose_threshold`.

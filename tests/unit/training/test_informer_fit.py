@@ -1,4 +1,4 @@
-"""Classifier configs (ml-protocol.md §5) and the grid: selection happens inside the training fold,
+"""Classifier configs (docs/ml-protocol.md §5) and the grid: selection happens inside the training fold,
 on its validation block, and every candidate tried is counted."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mt5db_training.informer_train import CONFIGS, ClassifierRun, grid_candidates, model_config, train_loop
+from mt5db_training.informer_fit import CONFIGS, ClassifierRun, grid_candidates, model_config, train_loop
 from mt5db_training.models.informer import InformerClassifier
 
 

@@ -161,28 +161,6 @@ def test_failed_publish_exits_3_after_the_artifacts_are_written(
     assert (out / artifact["uri"]).is_file() and (out / "result.json").is_file()
 
 
-def test_entrypoints_accept_the_operators_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What mt5db_operator's TrainingRunSpec.train_args() passes (`--model randomForest`, ...)."""
-    import argparse
-
-    from mt5db_training import ray_entry
-    from mt5db_training.cli import add_train_arguments, check_train_arguments
-
-    monkeypatch.setenv("MT5DB_DATABASE_URL", "postgresql://u@db/x")
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    args = parser.parse_args(
-        ["--run", "r", "--model", "randomForest", "--config", "simple", "--symbols", "EURUSD",
-         "--timeframe", "H1", "--promote", "ifBetter", "--start", "2022-01-01", "--end", "2024-01-01"]
-    )  # fmt: skip
-    assert check_train_arguments(args) is None
-    assert (args.model, args.symbol, args.promote) == ("rf", "EURUSD", "ifBetter")
-    assert args.database_url == "postgresql://u@db/x"
-    with pytest.raises(SystemExit) as exc:
-        ray_entry.main(["--run", "r", "--symbols", "EURUSD,GBPUSD", "--timeframe", "H1"])
-    assert exc.value.code == 2
-
-
 def test_publisher_needs_neither_the_kubernetes_client_nor_the_operator() -> None:
     import subprocess
     import sys

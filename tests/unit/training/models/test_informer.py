@@ -1,4 +1,4 @@
-"""Informer, part by part (ml-protocol.md §1, §4): shapes, ProbSparse counts and lazy queries,
+"""Informer, part by part (docs/ml-protocol.md §1, §4): shapes, ProbSparse counts and lazy queries,
 distilling, the generative decoder, determinism in eval (also after a weights_only reload)."""
 
 from __future__ import annotations

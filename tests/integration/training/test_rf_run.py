@@ -11,14 +11,14 @@ import asyncpg
 import pytest
 
 from mt5db_core.cli import main
-from mt5db_training.data import file_sha256
+from mt5db_core.digest import file_sha256
 from mt5db_training.registry import load_sklearn_artifact
 
 pytestmark = pytest.mark.postgres
 
 
 def test_rf_report_on_backtesting_wheel_csv(
-    backtesting_csv: Path, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+    backtesting_csv: Path, tmp_path: Path, migrated_database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     csv = backtesting_csv
     out = tmp_path / "run"
@@ -51,7 +51,7 @@ def test_rf_report_on_backtesting_wheel_csv(
         "--n-jobs",
         "1",
     ]
-    argv += ["--registry-url", database_url]
+    argv += ["--registry-url", migrated_database_url]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "random_forest" in printed and "always_long" in printed
@@ -93,7 +93,7 @@ def test_rf_report_on_backtesting_wheel_csv(
         assert plot in report["plots"]
 
     async def rows() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(migrated_database_url)
         try:
             return await conn.fetch(
                 "SELECT name, version, horizon, data_sha256, artifact_sha256, metrics FROM model_versions ORDER BY horizon"

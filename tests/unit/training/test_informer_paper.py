@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from training_synthetic import write_ett_like
 
 from mt5db_core.cli import main
 from mt5db_training.informer_paper import split_borders
@@ -36,9 +35,9 @@ def test_split_borders_are_the_papers() -> None:
 
 @pytest.mark.parametrize("features", ["M", "S", "MS"])
 def test_tiny_paper_run_prints_json_with_repeat_baseline(
-    features: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    features: str, ett_like_csv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    csv = write_ett_like(tmp_path / "ett_like.csv")
+    csv = ett_like_csv
     argv = ["train", "informer-paper", "--csv", str(csv), "--target", "OT", "--features", features]
     argv += [
         "--seq-len",

@@ -1,0 +1,159 @@
+"""`mt5db train --model informer`: the Informer direction classifier under the same purged
+walk-forward protocol as the RandomForest (protocol.py), trained through Ray Train (informer_fit.py),
+then the report, the model card and the artifact. Reads data → protocol → report; registering and
+publishing are the driver's (train.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5db_training import scoring
+from mt5db_training.config import TrainConfig
+from mt5db_training.dataset import Dataset, load_dataset
+from mt5db_training.informer_fit import ClassifierRun, classifier_candidates, fit_through_ray, model_config
+from mt5db_training.protocol import (
+    FoldBaselines,
+    FoldOutput,
+    evaluate_horizon,
+    make_protocol,
+    protocol_folds,
+    walk_forward_oos,
+)
+from mt5db_training.report import base_report, finish
+from mt5db_training.splits import Fold
+
+MODEL = "informer"
+
+
+def window_validity(ds: Dataset, seq_len: int) -> npt.NDArray[np.bool_]:
+    """True where the window ending at row t has seq_len contiguous bars of one segment (no gap, no warm-up hole)."""
+    pos = ds.positions
+    ok = np.zeros(len(pos), dtype=bool)
+    ok[seq_len - 1 :] = (pos[seq_len - 1 :] - pos[: len(pos) - seq_len + 1]) == seq_len - 1
+    return ok
+
+
+def run(cfg: TrainConfig) -> tuple[dict[str, Any], Path]:
+    """--model informer: walk-forward Informer classifier with the §6 baselines → (report, path)."""
+    from mt5db_training.models.informer import time_features
+    from mt5db_training.registry import save_torch_artifact
+
+    started = time.perf_counter()
+    opts = cfg.informer
+    h = opts.horizon
+    ds = load_dataset(cfg.data, (h,))
+    candidates = classifier_candidates(opts.config, opts.epochs)
+    max_len = max(c.seq_len for c in candidates)
+    proto = make_protocol(ds, h, opts.n_folds, opts.test_bars, 0.15)
+    folds = protocol_folds(ds, proto)[-opts.informer_folds :]
+    valid = window_validity(ds, max_len)
+    # every row of a test/val block needs a full window; rows without one are dropped for all models alike
+    folds = [Fold(f.number, f.fit[valid[f.fit]], f.val[valid[f.val]], f.test[valid[f.test]]) for f in folds]
+    x = ds.features.to_numpy(np.float64)
+    y = ds.targets[f"up_net_{h}"].to_numpy(np.float64)
+    config = {
+        "data": {"x": x, "marks": time_features(ds.index), "y": y, "valid_end": valid},
+        "folds": [
+            {"number": f.number, "fit": f.fit.tolist(), "val": f.val.tolist(), "test": f.test.tolist()}
+            for f in folds
+        ],
+        "candidates": [asdict(c) for c in candidates],
+        "seed": opts.seed,
+        "max_train_windows": opts.max_train_windows,
+        "use_gpu": opts.use_gpu,
+    }
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    fold_results, state = fit_through_ray(config, opts.workers, opts.use_gpu, cfg.out / "ray")
+    results = {f.number: r for f, r in zip(folds, fold_results, strict=True)}
+    gross, cost = ds.gross_pips[h], ds.cost_pips
+
+    def fit_fold(f: Fold, base: FoldBaselines) -> FoldOutput:
+        # the model is already fitted (by Ray Train, above): here it only meets the protocol
+        r = results[f.number]
+        p_val, p_test = np.asarray(r["p_val"]), np.asarray(r["p_test"])
+        thr = scoring.choose_threshold(p_val, gross[f.val], cost[f.val], h)
+        record = {
+            "fold": f.number,
+            "auc_informer": round(scoring.auc(y[f.test], p_test), 4),
+            "auc_lr": round(scoring.auc(y[f.test], base.lr_p), 4),
+            "threshold": thr,
+            "lr_threshold": base.lr_threshold,
+            "epochs_run": r["epochs_run"],
+            "val_loss": r["val_loss"],
+            "chosen_config": r["chosen"],
+            "train_windows": r["train_windows"],
+            "samples_per_second": r["samples"] / r["train_seconds"] if r["train_seconds"] > 0 else None,
+        }
+        signal = (p_test > thr).astype(np.float64)
+        return FoldOutput(record=record, score=p_test, signal=signal, probability=p_test)
+
+    oos, per_fold = walk_forward_oos(ds, h, folds, MODEL, fit_fold)
+    block = evaluate_horizon(
+        ds,
+        proto,
+        folds,
+        oos,
+        per_fold,
+        MODEL,
+        task="classification",
+        reps=opts.bootstrap_reps,
+        seed=opts.seed,
+        protocol_extra={"informer_folds": len(folds), "window_len_max": max_len},
+    )
+    samples = sum(r["samples"] for r in fold_results)
+    seconds = sum(r["train_seconds"] for r in fold_results)
+    cfg_dict = {
+        "config": opts.config,
+        "candidates": [asdict(c) for c in candidates],
+        "workers": opts.workers,
+        "use_gpu": opts.use_gpu,
+        "max_train_windows": opts.max_train_windows,
+        "seed": opts.seed,
+        "horizon": h,
+    }
+    report = base_report(cfg.run, ds, "informer", "classification", cfg_dict, configs_tried=len(candidates))
+    report["configs_tried_note"] = (
+        f"{len(candidates)} config(s) per fold, selected on each fold's validation block"
+    )
+    report["horizons"] = {str(h): block}
+    report["training"] = {
+        "samples": samples,
+        "train_seconds": round(seconds, 2),
+        "samples_per_second": round(samples / seconds, 1) if seconds > 0 else None,
+        "ray_workers": opts.workers,
+        "torch_threads_note": "Ray sets OMP_NUM_THREADS=1 per worker",
+    }
+    uri, sha = save_torch_artifact(state, cfg.out)
+    chosen = fold_results[-1]["chosen"]
+    (cfg.out / "model_card.json").write_text(
+        json.dumps(
+            {
+                "intended_use": "research: direction of EURUSD H1 net of cost; not promoted",
+                "model_config": asdict(model_config(ClassifierRun(**chosen), x.shape[1], opts.seed)),
+                "features": list(ds.features.columns),
+                "warmup_bars": ds.extra["warmup_bars"],
+                "artifact": {
+                    "uri": uri,
+                    "sha256": sha,
+                    "note": "state_dict of the last fold's model; load with weights_only=True",
+                },
+                "scaler": fold_results[-1]["scaler"]
+                | {"fitted_on": "fit rows of the last fold (population std)"},
+                "clock": ds.extra["clock"],
+            },
+            indent=2,
+        )
+    )
+    report["artifacts"] = {str(h): {"uri": uri, "sha256": sha, "note": "state_dict of the last fold's model"}}
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    path = finish(cfg.out, report, {h: oos}, {h: None})
+    print(f"informer training throughput: {report['training']['samples_per_second']} samples/s")
+    return report, path
