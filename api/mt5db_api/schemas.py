@@ -1,5 +1,7 @@
-"""Pydantic models: the OpenAPI contract and the slow paths. The ingest hot path never builds
-them per item (see the ingest package); they document the bodies so clients and the fuzzer see them.
+"""Pydantic models: the OpenAPI contract and the slow paths (/candles, /metrics answers).
+
+The ingest hot path never builds them per item (see the ingest package); they document the bodies
+so clients and the fuzzer see them.
 
 The candle field rules come from mt5db_core.market.candles, like the ingest validators' (symbol
 pattern, count bound); tests/unit/api/test_schemas.py fails when the model and the validators

@@ -1,5 +1,4 @@
-"""Candles column by column (the plain way): a large body of valid, uniform candles, checked once
-per column instead of once per item.
+"""Candles column by column (the plain way): large bodies of valid, uniform candles.
 
 An EA batch is nearly always valid and uniform: ISO "Z" timestamps, float prices, integer volumes.
 For such a body msgspec decodes the items straight into typed structs (no dict per item), and each
