@@ -25,7 +25,7 @@ from mt5db_api.coalesce import UpsertCoalescer
 from mt5db_api.db import migrations
 from mt5db_api.deps import InsertGate, KeyCache
 from mt5db_api.errors import ApiError
-from mt5db_api.metrics import ApiMetrics
+from mt5db_api.prometheus import ApiMetrics
 from mt5db_api.ratelimit import TokenBuckets
 from mt5db_api.routes import bench, candles, health, ingest
 from mt5db_api.routes import metrics as metrics_routes

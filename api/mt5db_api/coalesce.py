@@ -15,7 +15,7 @@ from typing import Any
 
 from mt5db_api.db import market_data
 from mt5db_api.deps import connection
-from mt5db_api.parsing import CandleBatch
+from mt5db_api.ingest import CandleBatch
 from mt5db_api.settings import Settings
 
 Counts = tuple[int, int, int]  # inserted, updated, duplicates

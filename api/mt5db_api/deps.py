@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from mt5db_api.db import api_keys as api_keys_db
 from mt5db_api.errors import ApiError, unauthorized
-from mt5db_api.metrics import ApiMetrics
+from mt5db_api.prometheus import ApiMetrics
 from mt5db_api.ratelimit import TokenBuckets
 from mt5db_api.settings import Settings
 from mt5db_core import apikeys

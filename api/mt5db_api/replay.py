@@ -1,8 +1,9 @@
 """`mt5db replay`: stream an MT5 history export or EA JSONL file through /ingest like an EA would.
 
-Inputs: an MT5 history CSV (`Date,Time,Open,High,Low,Close,Volume`, dates like 2021.10.18, broker
-clock) or the EA's JSONL files (PDC_fallback_*, PDC_batch_fallback_*, PDC_outbound_*: each line a
-candle, an {"items":[...]} body, or {"ts","kind","body"}). Headers follow the Rebuild EA:
+Inputs: an MT5 history export (`Date,Time,Open,High,Low,Close,Volume` or the terminal's
+tab-separated export, dates like 2021.10.18, broker clock; read by mt5db_core.market.mt5files) or
+the EA's JSONL files (PDC_fallback_*, PDC_batch_fallback_*, PDC_outbound_*: each line a candle, an
+{"items":[...]} body, or {"ts","kind","body"}). Headers follow the Rebuild EA:
 X-API-Key, Content-Type/Accept application/json, X-Client-ReqId (+1 per request), X-Client-Items.
 Safe to re-run: the server's idempotent merge turns a second replay into duplicates.
 """
@@ -10,8 +11,6 @@ Safe to re-run: the server's idempotent merge turns a second replay into duplica
 from __future__ import annotations
 
 import asyncio
-import csv
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -21,9 +20,8 @@ from typing import Any
 
 import orjson
 
+from mt5db_core.market.mt5files import HistoryFormatError, read_bars, series_from_name
 from mt5db_core.market.timeframes import canonical
-
-_NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9.#+\-]{1,32})_(?P<tf>[A-Za-z0-9]{1,6})(?:_|\.|$)")
 
 
 class ReplayError(Exception):
@@ -56,40 +54,22 @@ class ReplaySummary:
         )
 
 
-def infer_series(path: Path) -> tuple[str | None, str | None]:
-    """(symbol, timeframe) from a file name like EURUSD_H1_2021-10-18_2024-12-31.csv."""
-    m = _NAME.match(path.name)
-    if not m:
-        return None, None
-    return m.group("symbol"), canonical(m.group("tf"))
-
-
-def _price(text: str) -> float:
-    return round(float(text), 5)
+def _price(value: float) -> float:
+    """A price as replay has always sent it: rounded to five decimals (FX quotes have five)."""
+    return round(value, 5)
 
 
 def csv_candles(path: Path, symbol: str, timeframe: str) -> Iterator[dict[str, Any]]:
     """Candles from an MT5 history export; `ts` keeps the broker clock and gets the EA's `Z` label."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header or [h.strip().lower() for h in header[:7]] != [
-            "date", "time", "open", "high", "low", "close", "volume",
-        ]:  # fmt: skip
-            raise ReplayError(f"{path.name}: expected header Date,Time,Open,High,Low,Close,Volume")
-        for row in reader:
-            if not row:
-                continue
-            date, hhmm = row[0].strip(), row[1].strip()
-            ts = (
-                f"{date.replace('.', '-')}T{hhmm}:00Z"
-                if len(hhmm) == 5
-                else f"{date.replace('.', '-')}T{hhmm}Z"
-            )
+    try:
+        for bar in read_bars(path):
             yield {
-                "ts": ts, "symbol": symbol, "timeframe": timeframe, "open": _price(row[2]),
-                "high": _price(row[3]), "low": _price(row[4]), "close": _price(row[5]), "volume": int(row[6]),
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(bar.ts)), "symbol": symbol,
+                "timeframe": timeframe, "open": _price(bar.open), "high": _price(bar.high),
+                "low": _price(bar.low), "close": _price(bar.close), "volume": bar.volume,
             }  # fmt: skip
+    except HistoryFormatError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def jsonl_bodies(path: Path) -> Iterator[list[Any]]:
@@ -128,7 +108,7 @@ def batches(path: Path, *, batch: int, symbol: str | None, timeframe: str | None
         if pending:
             yield pending
         return
-    inferred_symbol, inferred_tf = infer_series(path)
+    inferred_symbol, inferred_tf = series_from_name(path)
     symbol = symbol or inferred_symbol
     timeframe = canonical(timeframe) if timeframe else inferred_tf
     if not symbol or not timeframe:

@@ -1,5 +1,12 @@
-"""Pydantic models: the OpenAPI contract and the slow paths. The ingest hot path never builds
-them per item (see parsing.py); they document the bodies so clients and the fuzzer see them."""
+"""Pydantic models: the OpenAPI contract and the slow paths (/candles, /metrics answers).
+
+The ingest hot path never builds them per item (see the ingest package); they document the bodies
+so clients and the fuzzer see them.
+
+The candle field rules come from mt5db_core.market.candles, like the ingest validators' (symbol
+pattern, count bound); tests/unit/api/test_schemas.py fails when the model and the validators
+disagree.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from mt5db_core.market.candles import INT64_MAX, SYMBOL_PATTERN
 from mt5db_core.market.timeframes import TIMEFRAMES
 
 TIMEFRAME_VALUES = [t.name for t in TIMEFRAMES.values()] + [str(t.code) for t in TIMEFRAMES.values()]
-SYMBOL_PATTERN = r"^[A-Za-z0-9._#+\-]{1,32}$"
 
 
 class CandleIn(BaseModel):
@@ -27,11 +34,11 @@ class CandleIn(BaseModel):
     high: float = Field(gt=0, allow_inf_nan=False)
     low: float = Field(gt=0, allow_inf_nan=False)
     close: float = Field(gt=0, allow_inf_nan=False)
-    volume: int = Field(default=0, ge=0, description="tick volume")
+    volume: int = Field(default=0, ge=0, le=INT64_MAX, description="tick volume")
     spread: float | None = Field(
         default=None, ge=0, allow_inf_nan=False, description="ask - bid in price units"
     )
-    real_volume: int | None = Field(default=None, ge=0)
+    real_volume: int | None = Field(default=None, ge=0, le=INT64_MAX)
     meta: dict[str, Any] | None = None
 
 

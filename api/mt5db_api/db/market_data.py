@@ -1,4 +1,8 @@
-"""SQL for `market_data`: the one-round-trip monotone upsert, candle queries, per-series stats."""
+"""SQL for `market_data`: the one-round-trip monotone upsert, candle queries, per-series stats.
+
+The table is named by mt5db_core.market.tables, and a stored series is read with its
+`select_series()`, the statement training's loader uses too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import asyncpg
 
 from mt5db_api.db import copy_binary
 from mt5db_api.db.copy_binary import CandleColumns
+from mt5db_core.market.tables import MARKET_DATA, select_series
 from mt5db_core.market.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 
 # One statement per request: the arrays are unnested into rows, each key is inserted or merged
@@ -19,7 +24,7 @@ from mt5db_core.market.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
 # `xmax = 0` is true only for a freshly inserted row version; the outer SELECT folds RETURNING
 # into two counts, so one row comes back instead of one per candle.
 _INSERT_PART = """
-INSERT INTO market_data AS m
+INSERT INTO {table} AS m
     (symbol, timeframe, ts, open, high, low, close, volume, spread, real_volume, source)
 SELECT s.symbol, s.timeframe, to_timestamp(s.ts), s.open, s.high, s.low, s.close, s.volume,
        {extras_select}, s.source
@@ -45,9 +50,18 @@ WHERE (CASE WHEN EXCLUDED.volume >= m.volume THEN EXCLUDED.open ELSE m.open END,
        GREATEST(m.high, EXCLUDED.high), LEAST(m.low, EXCLUDED.low), GREATEST(m.volume, EXCLUDED.volume))
       IS DISTINCT FROM (m.open, m.close, m.high, m.low, m.volume)
 """
-_FULL = {"extras_select": "s.spread, s.real_volume", "extras_params": ", $10::text::float8[], $11::text::bigint[]",
-         "extras_names": ", spread, real_volume"}  # fmt: skip
-_SLIM = {"extras_select": "NULL::float8, NULL::bigint", "extras_params": "", "extras_names": ""}
+_FULL = {
+    "table": MARKET_DATA,
+    "extras_select": "s.spread, s.real_volume",
+    "extras_params": ", $10::text::float8[], $11::text::bigint[]",
+    "extras_names": ", spread, real_volume",
+}
+_SLIM = {
+    "table": MARKET_DATA,
+    "extras_select": "NULL::float8, NULL::bigint",
+    "extras_params": "",
+    "extras_names": "",
+}
 
 
 def _upsert(parts: dict[str, str]) -> str:
@@ -123,7 +137,7 @@ async def upsert_candles(
         try:
             # a memoryview: asyncpg would take bytes for a file path
             await conn.copy_to_table(
-                "market_data", source=memoryview(payload), columns=list(copy_binary.COLUMNS),
+                MARKET_DATA, source=memoryview(payload), columns=list(copy_binary.COLUMNS),
                 format="binary", timeout=command_timeout,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
@@ -169,13 +183,13 @@ async def stored_timeframes(
 ) -> set[str]:
     """The timeframes that hold at least one bar of `symbol` in [start, end) (one index probe each)."""
     rows = await conn.fetch(
-        """
+        f"""
         SELECT tf FROM unnest($1::text[]) AS tf
-        WHERE EXISTS (SELECT 1 FROM market_data
+        WHERE EXISTS (SELECT 1 FROM {MARKET_DATA}
                       WHERE symbol = $2 AND timeframe = tf
                         AND ($3::timestamptz IS NULL OR ts >= $3)
                         AND ($4::timestamptz IS NULL OR ts < $4))
-        """,
+        """,  # noqa: S608 - the table name is a constant; values are bound
         [t.name for t in ORDERED], symbol, start, end,
     )  # fmt: skip
     return {r[0] for r in rows}
@@ -217,8 +231,9 @@ async def fetch_candles(
 ) -> list[Any]:
     """Candles of `target` for [start, end), ascending; the newest `limit` when start is None.
 
-    Read directly when source == target, from a continuous aggregate `view` when given, else
-    resampled from `source` (open = first, close = last, high = max, low = min, volume = sum).
+    Read directly when source == target (core's `select_series`), from a continuous aggregate `view`
+    when given, else resampled from `source` (open = first, close = last, high = max, low = min,
+    volume = sum).
     `target` is validated against the timeframe table, so the interpolated bucket SQL is a constant.
     """
     newest_first = start is None
@@ -230,18 +245,14 @@ async def fetch_candles(
         )
         args: tuple[Any, ...] = (symbol, start, end, limit)
     elif source == target:
-        sql = (
-            f"SELECT {_COLUMNS} FROM market_data WHERE symbol = $1 AND timeframe = $2 "  # noqa: S608 - constants only; values are bound
-            "AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4) "
-            f"ORDER BY ts {order} LIMIT $5"
-        )
+        sql = select_series(newest_first=newest_first)
         args = (symbol, target, start, end, limit)
     else:
         bucket = bucket_sql(target)
         sql = (
             f"SELECT {bucket} AS ts, (array_agg(open ORDER BY ts))[1] AS open, max(high) AS high, "  # noqa: S608 - constants only; values are bound
             "min(low) AS low, (array_agg(close ORDER BY ts DESC))[1] AS close, sum(volume)::bigint AS volume "
-            "FROM market_data WHERE symbol = $1 AND timeframe = $2 "
+            f"FROM {MARKET_DATA} WHERE symbol = $1 AND timeframe = $2 "
             "AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4) "
             f"GROUP BY 1 ORDER BY 1 {order} LIMIT $5"
         )
@@ -260,12 +271,12 @@ async def series_stats(conn: Any, *, symbol: str | None = None) -> list[Any]:
     widths = {t.name: t.seconds for t in ORDERED if t.fixed}
     return list(
         await conn.fetch(
-            """
+            f"""
             WITH w AS (SELECT * FROM unnest($2::text[], $3::int[]) AS w(timeframe, width)),
             steps AS (
                 SELECT symbol, timeframe, ts, received_at, updated_at,
                        lag(ts) OVER (PARTITION BY symbol, timeframe ORDER BY ts) AS prev
-                FROM market_data WHERE ($1::text IS NULL OR symbol = $1)
+                FROM {MARKET_DATA} WHERE ($1::text IS NULL OR symbol = $1)
             )
             SELECT s.symbol, s.timeframe, count(*) AS count, min(s.ts) AS first, max(s.ts) AS last,
                    max(s.received_at) AS last_arrival, max(s.updated_at) AS last_update,
@@ -278,7 +289,7 @@ async def series_stats(conn: Any, *, symbol: str | None = None) -> list[Any]:
                    ) END AS gaps
             FROM steps s LEFT JOIN w USING (timeframe)
             GROUP BY s.symbol, s.timeframe ORDER BY s.symbol, s.timeframe
-            """,
+            """,  # noqa: S608 - the table name is a constant; values are bound
             symbol,
             list(widths),
             list(widths.values()),

@@ -246,7 +246,8 @@ async def _timescale_layer(
                 "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', "
                 "if_not_exists => TRUE)"
             )
-        # Back-fill: the seed created its aggregates WITH NO DATA and never refreshed them.
+        # Back-fill: the original server (docs/ea-contract.md §0) created its aggregates WITH NO DATA
+        # and never refreshed them.
         await conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
         if retention_days is not None:
             await conn.execute(

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from mt5db_api.db import market_data
 from mt5db_api.deps import PoolDep, SettingsDep, require_scope
 from mt5db_api.errors import ApiError
-from mt5db_api.parsing import ItemError, parse_ts
-from mt5db_api.schemas import SYMBOL_PATTERN, TIMEFRAME_VALUES, CandleOut, CandlesPage
+from mt5db_api.ingest import ItemError, parse_ts
+from mt5db_api.schemas import TIMEFRAME_VALUES, CandleOut, CandlesPage
 from mt5db_api.timeutil import iso_z
+from mt5db_core.market.candles import SYMBOL_PATTERN
 from mt5db_core.market.timeframes import canonical, floor_epoch
 
 router = APIRouter(tags=["candles"], dependencies=[Depends(require_scope("read"))])

@@ -1,4 +1,4 @@
-"""POST /ingest, /ingest_batch, /ingest/tick: what the real EAs send (ea-contract §3, §4)."""
+"""POST /ingest, /ingest_batch, /ingest/tick: what the real EAs send (docs/ea-contract.md §3, §4)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from mt5db_api.db import market_data, ticks
 from mt5db_api.deps import connection, require_scope
 from mt5db_api.errors import ApiError
-from mt5db_api.parsing import BodyError, CandleBatch, TickBatch, parse_candles, parse_ticks
+from mt5db_api.ingest import BodyError, CandleBatch, TickBatch, parse_candles, parse_ticks
 from mt5db_api.schemas import ErrorOut, IngestResult, TickIngestResult, body_ref
 from mt5db_api.settings import Settings
 

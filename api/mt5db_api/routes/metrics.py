@@ -10,8 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mt5db_api.db import market_data
 from mt5db_api.deps import MetricsDep, PoolDep, SettingsDep, require_scope
-from mt5db_api.schemas import SYMBOL_PATTERN, MetricsOut, SeriesStats
+from mt5db_api.schemas import MetricsOut, SeriesStats
 from mt5db_api.timeutil import iso_z
+from mt5db_core.market.candles import SYMBOL_PATTERN
 
 router = APIRouter(tags=["metrics"])
 

@@ -161,7 +161,7 @@ def client(clean: ApiEnv) -> Iterator[Client]:
 
 
 def ea_body(name: str) -> bytes:
-    """The exact bytes of an ea-contract §13 example body."""
+    """The exact bytes of a docs/ea-contract.md §13 example body."""
     return (EA_BODIES / f"{name}.json").read_bytes()
 
 

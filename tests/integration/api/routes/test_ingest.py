@@ -1,4 +1,4 @@
-"""POST /ingest and /ingest_batch with the EA's own bytes (ea-contract §13) and broken bodies."""
+"""POST /ingest and /ingest_batch with the EA's own bytes (docs/ea-contract.md §13) and broken bodies."""
 
 from __future__ import annotations
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,73 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mt5db_api.parsing import (
-    PLAIN_MIN_BYTES,
-    BodyError,
-    CandleBatch,
-    candle_items,
-    decode_body,
-    iso_z_epochs,
-    parse_candles,
-    plain_batch,
-    validate_candles,
-)
+from mt5db_api.ingest.columnar import iso_z_epochs, plain_batch
 
-NOW = time.time()
-FLOAT_COLUMNS = ("open", "high", "low", "close", "spread")
-
-
-def general(raw: bytes) -> CandleBatch:
-    return validate_candles(candle_items(decode_body(raw)), NOW)
-
-
-def assert_same(got: CandleBatch, expected: CandleBatch) -> None:
-    for f in fields(CandleBatch):
-        if f.name == "index":  # bookkeeping of add(), not an outcome
-            continue
-        a, b = getattr(got, f.name), getattr(expected, f.name)
-        if f.name in FLOAT_COLUMNS:  # repr: bit-exact, and 1 (int) is not 1.0
-            a, b = [repr(x) for x in a], [repr(x) for x in b]
-        elif f.name != "errors" and isinstance(a, list):  # the same values of the same types
-            a, b = [(type(x), x) for x in a], [(type(x), x) for x in b]
-        assert a == b, f.name
-
-
-def candle(rng: random.Random, i: int) -> dict[str, object]:
-    """A valid candle as EAs send it, with the variety they send: several symbols and timeframes,
-    numeric codes, calendar timeframes, extras, unknown fields, int prices, other ts forms."""
-    base = datetime(2025, 3, 12, tzinfo=UTC) - timedelta(minutes=rng.randrange(0, 10**6))
-    ts: object = base.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if rng.random() < 0.05:
-        ts = rng.choice(
-            [base.isoformat(), base.strftime("%Y-%m-%dT%H:%M:%S"), base.strftime("%Y-%m-%d %H:%M:%S+00:00")]
-        )
-    low = rng.uniform(0.5, 200)
-    o, c = low + rng.random(), low + rng.random()
-    doc: dict[str, object] = {
-        "ts": ts, "symbol": rng.choice(["EURUSD", "US500.cash", "XAUUSD", "BTC#", "A"]),
-        "timeframe": rng.choice(["M1", "M5", "H1", "16385", "H4", "D1", "W1", "MN1", "m15"]),
-        "open": o, "high": max(o, c) + rng.random(), "low": low, "close": c, "volume": rng.randrange(0, 10**6),
-    }  # fmt: skip
-    if rng.random() < 0.3:
-        doc["spread"] = rng.choice([0.00017, 0, 2, -0.0])
-    if rng.random() < 0.1:
-        doc["real_volume"] = rng.randrange(0, 2**63)
-    if rng.random() < 0.1:
-        doc["meta"] = {"ea": "PDC", "ver": "1.65", "n": [i, None, {"x": "é"}]}
-    if rng.random() < 0.05:
-        doc["open"] = doc["high"] = doc["close"] = int(low) + 1
-        doc["low"] = int(low) + 1
-    if rng.random() < 0.05:
-        doc["volume"] = 0 if rng.random() < 0.5 else 2**63 - 1
-    return doc
-
-
-def body(docs: list[dict[str, object]], rng: random.Random) -> bytes:
-    raw = orjson.dumps({"items": docs} if rng.random() < 0.7 else docs)
-    if rng.random() < 0.1:
-        raw = b"\xef\xbb\xbf" + raw + b"\x00\r\n"
-    return raw
+from ..helpers import NOW, assert_same, body, candle, general
 
 
 @settings(max_examples=300, deadline=None)
@@ -102,6 +36,7 @@ ODD = [
     "EUR USD", "x" * 33, "2025.03.12 14:00", "2025-02-29T00:00:00Z", "2025-03-12T24:00:00Z",
     "1989-12-31T23:59:59Z", "2099-01-01T00:00:00Z",
 ]  # fmt: skip
+
 
 FIELDS = ("open", "high", "low", "close", "volume", "ts", "symbol", "timeframe", "spread", "real_volume")
 
@@ -137,15 +72,6 @@ def test_broken_empty_or_single_candle_bodies_are_never_plain():
         assert plain_batch(raw, NOW) is None
 
 
-def test_invalid_utf8_in_an_unknown_field_is_invalid_json_on_both_ways():
-    doc = candle(random.Random(2), 0) | {"meta": "MARK"}
-    raw = orjson.dumps({"items": [doc] * 40}).replace(b"MARK", b"\xff\xfe")
-    assert len(raw) >= PLAIN_MIN_BYTES and plain_batch(raw, NOW) is None
-    with pytest.raises(BodyError) as info:
-        parse_candles(raw, NOW, 1000)
-    assert info.value.reason == "invalid_json"
-
-
 def test_iso_z_epochs_match_the_standard_library_over_the_whole_calendar():
     rng = random.Random(5)
     moments = [
@@ -168,24 +94,6 @@ def test_iso_z_epochs_match_the_standard_library_over_the_whole_calendar():
 )  # fmt: skip
 def test_iso_z_epochs_refuse_anything_else(stamp):
     assert iso_z_epochs(["2025-03-12T14:00:00Z", stamp]) is None
-
-
-def test_big_bodies_use_the_plain_way_and_small_ones_the_general_way():
-    rng = random.Random(9)
-    small = orjson.dumps({"items": [candle(rng, 0)]})
-    big = orjson.dumps({"items": [candle(rng, i) | {"ts": f"2025-03-12T{i // 60:02d}:{i % 60:02d}:00Z",
-                                                    "timeframe": "M1"} for i in range(200)]})  # fmt: skip
-    assert len(small) < PLAIN_MIN_BYTES <= len(big)
-    assert_same(parse_candles(big, NOW, 1000), general(big))
-    assert parse_candles(big, NOW, 1000).index == {}  # built column-wise
-    assert parse_candles(small, NOW, 1000).index != {}  # built by add()
-    with pytest.raises(BodyError) as info:
-        parse_candles(big, NOW, 199)
-    assert (info.value.status, info.value.reason, info.value.extra) == (
-        413,
-        "too_many_items",
-        {"limit_items": 199},
-    )
 
 
 def test_a_day_of_m1_bars_in_one_batch_is_stored_as_sent():

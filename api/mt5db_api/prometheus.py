@@ -1,8 +1,10 @@
-"""Prometheus metrics of one app instance (own registry: no module-level global state).
+"""Prometheus instruments of one app instance (own registry: no module-level global state).
 
-Names follow the seed so its dashboards and alerts translate. Labels are bounded: route and
-method come from our route table, status from HTTP, reason from the fixed REASONS tuple. No symbol,
-account or key labels (clients control those).
+Scraped at GET /prometheus (routes/metrics.py, which also serves the unrelated JSON /metrics stats).
+Names follow the original author's server so its dashboards and alerts translate
+(docs/architecture.md). Labels are bounded: route and method come from our route table, status
+from HTTP, reason from the fixed reason codes (ingest/fields.py REASONS, framing's BodyError
+reasons). No symbol, account or key labels (clients control those).
 """
 
 from __future__ import annotations
