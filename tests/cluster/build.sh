@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the test harness runs (kube-apiserver,
-# kube-controller-manager, etcd) from their Go modules, once per version.
+# Builds the Kubernetes binaries the test harness runs from their Go modules, once per version.
 # The result lives outside the work tree, keyed by version, so a second run
 # (or a fresh clone on the same machine) only checks that the files exist.
 #
-# Usage: tests/cluster/build.sh            -> prints the bin directory
+# Usage: tests/cluster/build.sh          control plane: kube-apiserver, kube-controller-manager, etcd
+#        tests/cluster/build.sh node     also the node: kubelet, kube-scheduler, kube-proxy and the
+#                                        static pause binary (the sandbox image) from the module's
+#                                        own build/pause/linux/pause.c
+#        tests/cluster/build.sh addons   the node's add-ons, each from its wrapper module under
+#                                        addons/: CoreDNS, metrics-server, Traefik
+# control-plane and node print the bin directory; addons prints "name path" per binary.
+# Each build prints its time on stderr.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+target="${1:-control-plane}"
 kube_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$here/kube/go.mod")"
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ {print $2; exit}' "$here/etcd/go.mod")"
 if ! command -v go >/dev/null; then
@@ -20,32 +27,56 @@ if [[ ! "$go_minor" =~ ^[0-9]+$ ]] || (( go_minor < 26 )); then
   exit 1
 fi
 cache_root="${MT5DB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mt5db}"
-bin="$cache_root/kubebins/${kube_version}-etcd${etcd_version}-${go_version}"
+export CGO_ENABLED=0
 
-if [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/etcd" ]]; then
-  echo "$bin"
+# go build into the cache, atomically (a half-written binary is never taken for a cached one).
+build() {
+  local module_dir="$1" package="$2" out="$3" ldflags="$4"
+  [[ -x "$out" ]] && return 0
+  echo "building $(basename "$out") with $go_version (minutes, once per machine)" >&2
+  local started=$SECONDS
+  mkdir -p "$(dirname "$out")"
+  (cd "$module_dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$package")
+  mv "$out.tmp" "$out"
+  echo "built $(basename "$out") in $((SECONDS - started)) s" >&2
+}
+
+if [[ "$target" == addons ]]; then
+  # name, wrapper module, module path (its version is the wrapper's require), package, ldflags
+  while read -r name module_path package; do
+    version="$(awk -v m="$module_path" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$here/addons/$name/go.mod")"
+    out="$cache_root/addons/$name-$version-$go_version/$name"
+    ld="-s -w"
+    [[ "$name" == traefik ]] && ld="$ld -X github.com/traefik/traefik/v3/pkg/version.Version=$version"
+    [[ "$name" == metrics-server ]] && ld="$ld -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$version"
+    build "$here/addons/$name" "$package" "$out" "$ld"
+    echo "$name $out"
+  done <<'EOF'
+coredns github.com/coredns/coredns github.com/coredns/coredns
+metrics-server sigs.k8s.io/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
+traefik github.com/traefik/traefik/v3 github.com/traefik/traefik/v3/cmd/traefik
+EOF
   exit 0
 fi
-mkdir -p "$bin"
+
+bin="$cache_root/kubebins/${kube_version}-etcd${etcd_version}-${go_version}"
 minor="$(echo "$kube_version" | cut -d. -f2)"
 # Without version ldflags /version reports v0.0.0-master; helm and kubectl read it.
 ld="-s -w -X k8s.io/component-base/version.gitVersion=${kube_version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
-export CGO_ENABLED=0
-(
-  cd "$here/kube"
-  for cmd in kube-apiserver kube-controller-manager; do
-    [[ -x "$bin/$cmd" ]] && continue
-    echo "building $cmd $kube_version with $go_version (several minutes, once per machine)" >&2
-    go build -trimpath -ldflags "$ld" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
-    mv "$bin/$cmd.tmp" "$bin/$cmd"
-  done
-)
-(
-  cd "$here/etcd"
-  if [[ ! -x "$bin/etcd" ]]; then
-    echo "building etcd $etcd_version with $go_version" >&2
-    go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
-    mv "$bin/etcd.tmp" "$bin/etcd"
-  fi
-)
+commands=(kube-apiserver kube-controller-manager)
+[[ "$target" == node ]] && commands+=(kubelet kube-scheduler kube-proxy)
+for cmd in "${commands[@]}"; do
+  build "$here/kube" "k8s.io/kubernetes/cmd/$cmd" "$bin/$cmd" "$ld"
+done
+build "$here/etcd" go.etcd.io/etcd/server/v3 "$bin/etcd" "-s -w"
+
+if [[ "$target" == node && ! -x "$bin/pause" ]]; then
+  # The sandbox (pause) process of the same module version; static, so it runs from scratch.
+  src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  command -v cc >/dev/null || { echo "build.sh: no C compiler for $src (Debian: gcc libc6-dev)" >&2; exit 1; }
+  cc -Os -Wall -Werror -static -DVERSION="${kube_version}-mt5db" -o "$bin/pause.tmp" "$src"
+  strip "$bin/pause.tmp" 2>/dev/null || true
+  mv "$bin/pause.tmp" "$bin/pause"
+  echo "built pause from the module's build/pause/linux/pause.c" >&2
+fi
 echo "$bin"
