@@ -51,7 +51,8 @@ python_env() {
   local uv
   uv="$(uv_binary)"
   # --frozen: install exactly uv.lock; a drifted lock is an error, not a silent re-resolve.
-  "$uv" sync --all-packages --frozen --quiet
+  # --all-extras: the dev environment has the Informer (torch, Ray) too; images choose per build.
+  "$uv" sync --all-packages --all-extras --frozen --quiet
 }
 
 test_services() {
