@@ -139,3 +139,43 @@ def binary_version(argv: list[str]) -> str:
         return f"unavailable ({exc.__class__.__name__})"
     text = (done.stdout or done.stderr).strip()
     return text.splitlines()[0] if text else f"exit {done.returncode}"
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    kubelet: Path
+    scheduler: Path
+    proxy: Path
+    pause: Path
+
+
+@dataclass(frozen=True)
+class AddonBinaries:
+    coredns: Path
+    metrics_server: Path
+    traefik: Path
+
+
+def _build(*target: str) -> str:
+    root = repo_root()
+    if root is None:
+        raise ToolMissing("no checkout with tests/cluster/build.sh")
+    if not shutil.which("go"):
+        raise ToolMissing("go not found: needed to build the Kubernetes node and its add-ons")
+    return subprocess.run(
+        ["bash", str(root / "tests" / "cluster" / "build.sh"), *target], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout.strip()
+
+
+def ensure_node_binaries() -> tuple[KubeBinaries, NodeBinaries]:
+    """The control plane plus kubelet, kube-scheduler, kube-proxy and pause (built once, cached)."""
+    directory = Path(_build("node").splitlines()[-1])
+    kube = KubeBinaries(directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd")
+    node = NodeBinaries(directory / "kubelet", directory / "kube-scheduler", directory / "kube-proxy", directory / "pause")
+    return kube, node
+
+
+def ensure_addon_binaries() -> AddonBinaries:
+    """CoreDNS, metrics-server and Traefik from their wrapper modules (built once, cached)."""
+    paths = dict(line.split(" ", 1) for line in _build("addons").splitlines() if " " in line)
+    return AddonBinaries(Path(paths["coredns"]), Path(paths["metrics-server"]), Path(paths["traefik"]))
