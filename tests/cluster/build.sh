@@ -36,8 +36,9 @@ build() {
   echo "building $(basename "$out") with $go_version (minutes, once per machine)" >&2
   local started=$SECONDS
   mkdir -p "$(dirname "$out")"
-  (cd "$module_dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$package")
-  mv "$out.tmp" "$out"
+  # The temporary name is per process: two runs building the same binary never share one file.
+  (cd "$module_dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$package")
+  mv "$out.tmp.$$" "$out"
   echo "built $(basename "$out") in $((SECONDS - started)) s" >&2
 }
 
@@ -64,7 +65,8 @@ minor="$(echo "$kube_version" | cut -d. -f2)"
 # Without version ldflags /version reports v0.0.0-master; helm and kubectl read it.
 ld="-s -w -X k8s.io/component-base/version.gitVersion=${kube_version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
 commands=(kube-apiserver kube-controller-manager)
-[[ "$target" == node ]] && commands+=(kubelet kube-scheduler kube-proxy)
+# The node's own binaries first: a control-plane build running beside this one fills the rest.
+[[ "$target" == node ]] && commands=(kubelet kube-scheduler kube-proxy "${commands[@]}")
 for cmd in "${commands[@]}"; do
   build "$here/kube" "k8s.io/kubernetes/cmd/$cmd" "$bin/$cmd" "$ld"
 done
@@ -74,9 +76,9 @@ if [[ "$target" == node && ! -x "$bin/pause" ]]; then
   # The sandbox (pause) process of the same module version; static, so it runs from scratch.
   src="$(cd "$here/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
   command -v cc >/dev/null || { echo "build.sh: no C compiler for $src (Debian: gcc libc6-dev)" >&2; exit 1; }
-  cc -Os -Wall -Werror -static -DVERSION="${kube_version}-mt5db" -o "$bin/pause.tmp" "$src"
-  strip "$bin/pause.tmp" 2>/dev/null || true
-  mv "$bin/pause.tmp" "$bin/pause"
+  cc -Os -Wall -Werror -static -DVERSION="${kube_version}-mt5db" -o "$bin/pause.tmp.$$" "$src"
+  strip "$bin/pause.tmp.$$" 2>/dev/null || true
+  mv "$bin/pause.tmp.$$" "$bin/pause"
   echo "built pause from the module's build/pause/linux/pause.c" >&2
 fi
 echo "$bin"
