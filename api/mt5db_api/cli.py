@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,10 @@ def register(subparsers: Any) -> None:
         help="refuse a retention shorter than this (default: $MT5DB_TRAINING_WINDOW_DAYS)",
     )  # fmt: skip
     p.add_argument("--no-timescale", action="store_true", help="plain PostgreSQL even if TimescaleDB exists")
+    p.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="keep retrying the first connection this long while the database starts (default 0)",
+    )  # fmt: skip
     p.set_defaults(handler=_migrate)
 
     keys = subparsers.add_parser("keys", help="create, revoke and list API keys")
@@ -102,10 +107,20 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _connect(url: str) -> Any:
+async def _connect(url: str, wait: float = 0.0) -> Any:
+    """Connect; with `wait`, retry errors that mean "not up yet" (no DNS record, refused,
+    starting up) until that many seconds have passed, then raise the last one."""
     import asyncpg
 
-    return await asyncpg.connect(url, timeout=10, server_settings={"application_name": "mt5db-cli"})
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await asyncpg.connect(url, timeout=10, server_settings={"application_name": "mt5db-cli"})
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"database not reachable yet ({exc.__class__.__name__}: {exc}); retrying", file=sys.stderr)
+            await asyncio.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -123,7 +138,11 @@ def _migrate(args: argparse.Namespace) -> int:
         from mt5db_api.db import api_keys
         from mt5db_api.db.migrations import migrate
 
-        conn = await _connect(url)
+        try:
+            conn = await _connect(url, wait=args.wait)
+        except (OSError, TimeoutError) as exc:
+            print(f"error: the database did not accept a connection within {args.wait:g}s: {exc}", file=sys.stderr)
+            return 1
         try:
             report = await migrate(
                 conn,

@@ -30,6 +30,7 @@ PGDATA_MOUNT = "/home/postgres/pgdata"
 DB_NAME = "mt5db"
 DB_OWNER = "mt5db"
 DB_READONLY = "mt5db_readonly"
+MIGRATE_WAIT_SECONDS = 300
 
 
 # -- Secrets ------------------------------------------------------------------------------------
@@ -314,7 +315,8 @@ def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
                     {
                         "name": "migrate",
                         "image": stack.api.image,
-                        "command": ["mt5db", "migrate"],
+                        # The Job starts beside the database: wait for it rather than burn retries.
+                        "command": ["mt5db", "migrate", "--wait", str(MIGRATE_WAIT_SECONDS)],
                         "env": env,
                         "resources": {
                             "requests": {"cpu": "100m", "memory": "128Mi"},

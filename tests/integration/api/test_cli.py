@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from itertools import islice
 from pathlib import Path
 
@@ -116,3 +120,52 @@ def test_demo_end_to_end_with_a_small_slice(tmp_path, eurusd_h1_csv):
     assert "API key (ingest,read): mt5_" in out and "_************" in out
     assert not Path(data_dir).exists()  # removed without --keep
     shutil.rmtree(outer, ignore_errors=True)
+
+
+def _delayed_proxy(target_port: int, delay: float) -> tuple[int, threading.Thread]:
+    """A TCP port that starts accepting only after `delay` seconds, then forwards to the
+    database: what a migration Job sees while the database pod starts."""
+    port = free_port()
+
+    def serve() -> None:
+        time.sleep(delay)
+        with socket.create_server(("127.0.0.1", port)) as server:
+            server.settimeout(30)
+            client, _ = server.accept()
+            upstream = socket.create_connection(("127.0.0.1", target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
+
+
+def test_migrate_waits_for_a_database_that_is_still_starting(database_url):
+    real_port = int(database_url.rsplit(":", 1)[1].split("/", 1)[0])
+    port, _ = _delayed_proxy(real_port, delay=2.0)
+    late_url = database_url.replace(f":{real_port}/", f":{port}/")
+    started = time.monotonic()
+    done = mt5db("migrate", "--database-url", late_url, "--wait", "30")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started >= 2.0
+    assert "database not reachable yet" in done.stderr and "schema version" in done.stdout
+
+
+def test_migrate_gives_up_after_its_wait_with_a_clear_error(database_url):
+    real_port = database_url.rsplit(":", 1)[1].split("/", 1)[0]
+    closed = database_url.replace(f":{real_port}/", f":{free_port()}/")
+    started = time.monotonic()
+    done = mt5db("migrate", "--database-url", closed, "--wait", "1.5")
+    assert done.returncode == 1
+    assert 1.5 <= time.monotonic() - started < 30
+    assert "did not accept a connection within 1.5s" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -108,7 +108,7 @@ def test_migration_job_gets_only_the_key_hash_and_changes_name_with_the_image() 
     assert a["metadata"]["name"] != b["metadata"]["name"]
     assert a["metadata"]["name"].startswith("demo-migrate-")
     container = a["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["mt5db", "migrate"]
+    assert container["command"] == ["mt5db", "migrate", "--wait", "300"]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert refs["MT5DB_BOOTSTRAP_KEY_HASH"] == {"name": "demo-api-key-hash", "key": "key-hash"}
     assert all(ref["name"] != "demo-api-key" for ref in refs.values()), (
