@@ -84,6 +84,7 @@ class Cond:
     SUBMITTED: Final = "Submitted"
     SCHEDULED: Final = "Scheduled"
     LAST_BACKUP_SUCCEEDED: Final = "LastBackupSucceeded"
+    BACKUP_VERIFIED: Final = "BackupVerified"
 
 
 class Reason:
@@ -120,5 +121,8 @@ class Reason:
     NO_RUNS_YET: Final = "NoRunsYet"
     BACKUP_SUCCEEDED: Final = "BackupSucceeded"
     BACKUP_FAILED: Final = "BackupFailed"
+    RESTORE_VERIFIED: Final = "RestoreVerified"
+    VERIFICATION_FAILED: Final = "VerificationFailed"
+    VERIFICATION_DISABLED: Final = "VerificationDisabled"
     APPLY_FAILED: Final = "ApplyFailed"
     UNSUPPORTED_VERSION_CHANGE: Final = "UnsupportedVersionChange"

@@ -39,6 +39,14 @@ class Context:
     options: Options = field(default_factory=Options)
     _states: dict[str, _ObjectState] = field(default_factory=dict)
     _states_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Results of finished runs read from their logs, by namespace/job/uid (never change).
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def remember_result(self, key: str, result: dict[str, Any], limit: int = 1000) -> None:
+        with self._states_lock:
+            if len(self.results) >= limit:
+                self.results.pop(next(iter(self.results)))
+            self.results[key] = result
 
     def coalesced(self, key: str, work: Callable[[], Any]) -> bool:
         """Run `work` now, or leave it to the thread already reconciling `key`.

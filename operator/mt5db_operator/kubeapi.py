@@ -160,6 +160,24 @@ class Kube:
             raise
         return True
 
+    def pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str:
+        """The last lines of a container's log (plain text, as the kubelet serves it)."""
+        serialized = self.api_client.param_serialize(
+            method="GET",
+            resource_path=f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+            query_params=[("container", container), ("tailLines", str(tail_lines))],
+            header_params={"Accept": "text/plain"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api_client.call_api(*serialized, _request_timeout=30)
+            response.read()
+        except ApiException as exc:
+            raise ApiError(int(exc.status or 0), _message(exc.body)) from exc
+        if not 200 <= response.status < 300:
+            raise ApiError(response.status, _message(response.data))
+        return bytes(response.data or b"").decode("utf-8", errors="replace")
+
     def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:

@@ -191,3 +191,53 @@ def rayjob_outcome(rayjob: dict[str, Any] | None) -> tuple[str, str]:
     if job_status in ("RUNNING", "SUCCEEDED") or deployment in ("Running", "Complete"):
         return Phase.RUNNING, f"RayJob {deployment or 'running'} / {job_status or 'pending'}"
     return Phase.PENDING, f"RayJob {deployment or 'initializing'}"
+
+
+KEPT_DUMPS_SHOWN = 50  # status.keptDumps lists at most this many names (newest first)
+
+
+def backup_result(log_tail: str) -> dict[str, Any] | None:
+    """The result of a `mt5db backup` run: its last log line, one JSON object (the backup
+    component's contract, mt5db_backup.outcome). None when the tail holds no such line."""
+    import json
+
+    for line in reversed(log_tail.strip().splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and value.get("action") == "backup" else None
+    return None
+
+
+def backup_status_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """What a run's result puts in BackupPolicy status: the dumps that exist after its retention
+    pass (`kept`, `keptDumps`) and the dump it made (`lastBackup`)."""
+    kept = [str(name) for name in result.get("kept") or []]
+    last: dict[str, Any] = {
+        "file": str(result.get("file", "")).rsplit("/", 1)[-1],
+        "sizeBytes": result.get("size"),
+        "sha256": result.get("sha256"),
+        "verified": result.get("verified"),
+        "durationSeconds": result.get("duration_s"),
+    }
+    return {
+        "kept": len(kept),
+        "keptDumps": kept[:KEPT_DUMPS_SHOWN],
+        "lastBackup": {k: v for k, v in last.items() if v is not None and v != ""},
+    }
+
+
+def verification_condition(verify: bool, result: dict[str, Any] | None) -> Condition:
+    """BackupVerified: the newest successful dump was restored into a scratch database and checked."""
+    if not verify:
+        return Condition(Cond.BACKUP_VERIFIED, False, Reason.VERIFICATION_DISABLED, "spec.verify is false")
+    if result is None:
+        return Condition(Cond.BACKUP_VERIFIED, False, Reason.NO_RUNS_YET, "no verified backup yet")
+    name = str(result.get("file", "")).rsplit("/", 1)[-1]
+    if result.get("verified") is True:
+        return Condition(Cond.BACKUP_VERIFIED, True, Reason.RESTORE_VERIFIED, f"{name} restored and checked")
+    return Condition(Cond.BACKUP_VERIFIED, False, Reason.VERIFICATION_FAILED, f"{name} was not verified")

@@ -14,13 +14,22 @@ from mt5db_operator import constants as c
 from mt5db_operator.constants import Cond, Phase, Reason
 from mt5db_operator.context import Context
 from mt5db_operator.cron import next_fire
+from mt5db_operator.kubeapi import ApiError
 from mt5db_operator.reconcile.children import Children
 from mt5db_operator.reconcile.owner import TERMINAL, Owner, parse_time, read_live
 from mt5db_operator.resources import backuppolicy as bp
 from mt5db_operator.specs import BackupPolicySpec, Meta, TradingStackSpec
-from mt5db_operator.status import Condition, job_outcome, ready_condition
+from mt5db_operator.status import (
+    Condition,
+    backup_result,
+    backup_status_fields,
+    job_outcome,
+    ready_condition,
+    verification_condition,
+)
 
 RECENT_RUNS = 10  # status.recentRuns, newest first
+LOG_TAIL_LINES = 20  # the result is the last line; read a few more lines than that one
 
 
 def reconcile(ctx: Context, namespace: str, name: str) -> None:
@@ -44,20 +53,32 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
     if claim is not None:
         children.ensure(claim, owned=False)
     cron = children.ensure(bp.build_backup_cronjob(policy, stack)) or {}
-    runs = _backup_runs(ctx, namespace, policy)
-    _write_status(ctx, owner, policy, cron, runs)
+    runs, uids = _backup_runs(ctx, namespace, policy)
+    succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
+    result = _newest_result(ctx, namespace, succeeded, uids)
+    _write_status(ctx, owner, policy, cron, runs, result)
 
 
 def _write_status(
-    ctx: Context, owner: Owner, policy: BackupPolicySpec, cron: dict[str, Any], runs: list[dict[str, Any]]
+    ctx: Context,
+    owner: Owner,
+    policy: BackupPolicySpec,
+    cron: dict[str, Any],
+    runs: list[dict[str, Any]],
+    result: dict[str, Any] | None,
 ) -> None:
     succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
     finished = [r for r in runs if r["phase"] in TERMINAL]
     extra: dict[str, Any] = {
         "recentRuns": runs[:RECENT_RUNS],
-        "kept": min(len(succeeded), policy.keep_last),
         "lastScheduleTime": (cron.get("status") or {}).get("lastScheduleTime"),
     }
+    # What exists, as the newest successful run saw it after pruning; never an estimate. Until a
+    # run's result is read, the previous figures stay.
+    if result is not None:
+        extra.update(backup_status_fields(result))
+    else:
+        extra.update({k: owner.status[k] for k in ("kept", "keptDumps", "lastBackup") if k in owner.status})
     if not policy.suspend:
         upcoming = next_fire(policy.schedule, dt.datetime.now(dt.UTC))
         extra["nextScheduleTime"] = upcoming.isoformat().replace("+00:00", "Z") if upcoming else None
@@ -85,7 +106,10 @@ def _write_status(
         phase = Phase.DEGRADED
     else:
         phase = Phase.READY
-    message = f"{policy.schedule}; {extra['kept']} kept" if ready.ok else ready.message
+    kept = extra.get("kept")
+    message = (
+        (f"{policy.schedule}; {kept if kept is not None else 'no'} dumps kept") if ready.ok else ready.message
+    )
     if finished:
         newest = f"{finished[0]['name']}:{finished[0]['phase']}"
         extra["lastRun"] = newest
@@ -94,16 +118,30 @@ def _write_status(
                 owner.event(Reason.BACKUP_SUCCEEDED, f"backup {finished[0]['name']} succeeded")
             else:
                 owner.event(Reason.BACKUP_FAILED, f"backup {finished[0]['name']} failed", warning=True)
+    verified = verification_condition(policy.verify, result if result is not None else None)
+    if result is None and policy.verify:
+        # Keep the condition a previous pass computed from a result it could read.
+        previous = next(
+            (cd for cd in owner.status.get("conditions") or [] if cd.get("type") == Cond.BACKUP_VERIFIED),
+            None,
+        )
+        if previous is not None:
+            verified = Condition(Cond.BACKUP_VERIFIED, previous.get("status") == "True",
+                                 previous.get("reason", ""), previous.get("message", ""))  # fmt: skip
     owner.write_status(
-        phase=phase, message=message, conditions=[ready, stack_cond, sched, last_cond], extra=extra
+        phase=phase, message=message, conditions=[ready, stack_cond, sched, last_cond, verified], extra=extra
     )
 
 
-def _backup_runs(ctx: Context, namespace: str, policy: BackupPolicySpec) -> list[dict[str, Any]]:
-    """The CronJob's Jobs (labelled with the policy) as run records, newest first."""
+def _backup_runs(
+    ctx: Context, namespace: str, policy: BackupPolicySpec
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The CronJob's Jobs (labelled with the policy) as run records, newest first, and their uids."""
     jobs = ctx.kube.list("batch/v1", "Job", namespace, f"{c.LABEL_POLICY}={policy.name}")
     runs = []
+    uids = {}
     for job in jobs:
+        uids[job["metadata"]["name"]] = job["metadata"].get("uid", "")
         phase, _ = job_outcome(job)
         status = job.get("status") or {}
         run = {
@@ -115,4 +153,31 @@ def _backup_runs(ctx: Context, namespace: str, policy: BackupPolicySpec) -> list
             run["completionTime"] = status["completionTime"]
         runs.append(run)
     runs.sort(key=lambda r: str(r.get("startTime") or ""), reverse=True)
-    return runs
+    return runs, uids
+
+
+def _newest_result(
+    ctx: Context, namespace: str, succeeded: list[dict[str, Any]], uids: dict[str, str]
+) -> dict[str, Any] | None:
+    """The result line of the newest successful run, from its pod's log (read once per Job: a
+    finished Job never changes). None while it cannot be read (no pod, no log yet)."""
+    if not succeeded:
+        return None
+    name = succeeded[0]["name"]
+    key = f"{namespace}/{name}/{uids.get(name, '')}"
+    if key in ctx.results:
+        return ctx.results[key]
+    try:
+        pods = ctx.kube.list("v1", "Pod", namespace, f"batch.kubernetes.io/job-name={name}")
+        for pod in pods:
+            if (pod.get("status") or {}).get("phase") != "Succeeded":
+                continue
+            result = backup_result(
+                ctx.kube.pod_log(namespace, pod["metadata"]["name"], "backup", LOG_TAIL_LINES)
+            )
+            if result is not None:
+                ctx.remember_result(key, result)
+                return result
+    except ApiError:
+        return None  # e.g. the pod's node is gone: retried on the next pass
+    return None

@@ -74,7 +74,8 @@ def test_example_policies_schedule_backups_and_record_runs(
     mark_pods_succeeded(admin, namespace, "mt5db.io/backup-policy=trading-nightly")
     status = wait_for(lambda: (s := policy_status(admin, namespace, "trading-nightly")).get("lastSuccessTime") and s,
                       40, "lastSuccessTime")  # fmt: skip
-    assert status["kept"] == 1
+    # No kubelet here, so no log holds the run's result: the dumps kept are unknown, not guessed.
+    assert "kept" not in status and "lastBackup" not in status
     assert status["recentRuns"][0]["name"] == "trading-nightly-backup-manual"
     assert status["recentRuns"][0]["phase"] == "Succeeded"
     assert condition(status, "LastBackupSucceeded")["reason"] == "BackupSucceeded"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mt5db_operator import status
 from mt5db_operator.constants import Cond, Phase, Reason
 from mt5db_operator.status import (
     Condition,
@@ -104,3 +105,47 @@ def test_rayjob_needs_both_fields_to_succeed() -> None:
     assert rayjob_outcome(rj("RUNNING", "Failed"))[0] == Phase.FAILED  # KubeRay #2314
     assert rayjob_outcome(rj("STOPPED", "Running"))[0] == Phase.FAILED
     assert rayjob_outcome(rj("", "Initializing"))[0] == Phase.PENDING
+
+
+# -- backup results (the last JSON line of a `mt5db backup` run's log) ----------------------------
+
+
+def test_backup_result_is_the_last_json_line_of_a_backup_run() -> None:
+    log = 'dump: 3 tables\n{"action": "verify", "ok": true}\nretention: kept 2\n' \
+          '{"action": "backup", "ok": true, "file": "/backups/p-1.dump", "kept": ["p-1.dump", "p-0.dump"]}\n'  # fmt: skip
+    result = status.backup_result(log)
+    assert result is not None and result["kept"] == ["p-1.dump", "p-0.dump"]
+    assert status.backup_result("no json here\n") is None
+    assert status.backup_result('{"action": "restore", "ok": true}') is None
+    assert status.backup_result('{"action": "backup", "ok": tr') is None
+
+
+def test_backup_status_fields_report_what_exists_never_an_estimate() -> None:
+    fields = status.backup_status_fields(
+        {"file": "/backups/p-1.dump", "size": 2048, "sha256": "ab", "verified": True, "duration_s": 1.5,
+         "kept": ["p-1.dump", "p-0.dump"]}
+    )  # fmt: skip
+    assert fields == {
+        "kept": 2,
+        "keptDumps": ["p-1.dump", "p-0.dump"],
+        "lastBackup": {
+            "file": "p-1.dump",
+            "sizeBytes": 2048,
+            "sha256": "ab",
+            "verified": True,
+            "durationSeconds": 1.5,
+        },
+    }
+    assert status.backup_status_fields({"file": "/b/x.dump"}) == {
+        "kept": 0,
+        "keptDumps": [],
+        "lastBackup": {"file": "x.dump"},
+    }
+
+
+def test_verification_condition() -> None:
+    assert status.verification_condition(False, None).reason == "VerificationDisabled"
+    assert status.verification_condition(True, None).reason == "NoRunsYet"
+    ok = status.verification_condition(True, {"file": "/b/x.dump", "verified": True})
+    assert ok.ok and "x.dump" in ok.message
+    assert not status.verification_condition(True, {"file": "/b/x.dump", "verified": False}).ok
