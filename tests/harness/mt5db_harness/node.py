@@ -180,7 +180,8 @@ class Sandbox:
     """The namespaces, veth, routes and cgroup root of one node; `destroy()` removes them all."""
 
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mt5db-node-")))
-    stop_grace: float = 20.0
+    # Everything inside is throwaway (the mount namespace and its mounts vanish with it).
+    stop_grace: float = 5.0
 
     def __post_init__(self) -> None:
         self.plan: NetworkPlan | None = None
