@@ -141,7 +141,10 @@ def _migrate(args: argparse.Namespace) -> int:
         try:
             conn = await _connect(url, wait=args.wait)
         except (OSError, TimeoutError) as exc:
-            print(f"error: the database did not accept a connection within {args.wait:g}s: {exc}", file=sys.stderr)
+            print(
+                f"error: the database did not accept a connection within {args.wait:g}s: {exc}",
+                file=sys.stderr,
+            )
             return 1
         try:
             report = await migrate(

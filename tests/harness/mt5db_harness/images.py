@@ -82,7 +82,11 @@ def project_images(targets: tuple[str, ...] = ("api", "training", "operator", "p
     require_buildah()
     env = {**os.environ, "MT5DB_TRAINING_EXTRAS": ""}
     done = subprocess.run(
-        ["bash", str(root / "images" / "build.sh"), *targets], stdout=subprocess.PIPE, text=True, env=env, check=False
+        ["bash", str(root / "images" / "build.sh"), *targets],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError("images/build.sh failed (its output is above)")

@@ -222,7 +222,9 @@ class Sandbox:
         assert self._init.stdout is not None
         line = self._init.stdout.readline().strip()
         if line != "ready":
-            raise OSError(f"the node's namespaces did not come up: {line or 'no answer'}; {self.log_tail('init')}")
+            raise OSError(
+                f"the node's namespaces did not come up: {line or 'no answer'}; {self.log_tail('init')}"
+            )
         # The namespaces are those of unshare's child (PID 1 inside), not of unshare itself.
         child = self._wait_for_child(self._init.pid, timeout)
         self._ns = {kind: os.stat(f"/proc/{child}/ns/{kind}").st_ino for kind in ("net", "mnt", "pid")}
@@ -246,7 +248,8 @@ class Sandbox:
             if Path(f"/sys/class/net/{plan.host_link}").exists():
                 continue
             created = _run(
-                ["ip", "link", "add", plan.host_link, "type", "veth", "peer", "name", plan.node_link], check=False
+                ["ip", "link", "add", plan.host_link, "type", "veth", "peer", "name", plan.node_link],
+                check=False,
             )
             if created.returncode == 0:
                 self.plan = plan
@@ -274,11 +277,17 @@ class Sandbox:
                 if (hierarchy / name).exists():
                     (path / name).write_text((hierarchy / name).read_text())
 
-    def exec(self, argv: list[str], check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, argv: list[str], check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         """Run one command inside the node's namespaces and wait for it."""
-        done = subprocess.run(self.nsenter(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            self.nsenter(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} in the node failed: {done.stderr.strip() or done.returncode}")
+            raise RuntimeError(
+                f"{' '.join(argv)} in the node failed: {done.stderr.strip() or done.returncode}"
+            )
         return done
 
     def nsenter(self, argv: list[str]) -> list[str]:
@@ -326,7 +335,10 @@ class Sandbox:
             if not root.exists():
                 continue
             # Deepest first; a cgroup whose last task is still exiting refuses rmdir for a moment.
-            for path in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [root]:
+            for path in [
+                *sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)),
+                root,
+            ]:
                 while path.exists():
                     try:
                         path.rmdir()

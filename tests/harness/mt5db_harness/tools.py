@@ -163,15 +163,22 @@ def _build(*target: str) -> str:
     if not shutil.which("go"):
         raise ToolMissing("go not found: needed to build the Kubernetes node and its add-ons")
     return subprocess.run(
-        ["bash", str(root / "tests" / "cluster" / "build.sh"), *target], check=True, stdout=subprocess.PIPE, text=True
+        ["bash", str(root / "tests" / "cluster" / "build.sh"), *target],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     ).stdout.strip()
 
 
 def ensure_node_binaries() -> tuple[KubeBinaries, NodeBinaries]:
     """The control plane plus kubelet, kube-scheduler, kube-proxy and pause (built once, cached)."""
     directory = Path(_build("node").splitlines()[-1])
-    kube = KubeBinaries(directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd")
-    node = NodeBinaries(directory / "kubelet", directory / "kube-scheduler", directory / "kube-proxy", directory / "pause")
+    kube = KubeBinaries(
+        directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
+    )
+    node = NodeBinaries(
+        directory / "kubelet", directory / "kube-scheduler", directory / "kube-proxy", directory / "pause"
+    )
     return kube, node
 
 
