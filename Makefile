@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set up what is missing.
-.PHONY: dev demo test lint unit kube-bins clean
+.PHONY: dev demo test e2e images lint unit kube-bins clean
 
 PY := .venv/bin
 
@@ -19,6 +19,14 @@ test:           ## everything CI runs: setup, lint, the whole suite against real
 	@scripts/setup.sh test
 	@$(MAKE) --no-print-directory lint
 	$(PY)/pytest $(PYTEST_ARGS)
+
+e2e:            ## the e2e tier alone: images, a node whose pods run, the platform end to end
+	@scripts/setup.sh test
+	$(PY)/pytest tests/e2e $(PYTEST_ARGS)
+
+images:         ## build the api, training, operator and test-database images (buildah, no daemon)
+	@scripts/setup.sh images
+	images/build.sh
 
 kube-bins:      ## build (once) the kube-apiserver, kube-controller-manager and etcd the tests run
 	tests/cluster/build.sh

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs on this machine, idempotently and fast when all is there.
 #
-#   scripts/setup.sh dev    system packages (as root), uv, .venv with every component
-#   scripts/setup.sh test   dev + the real test services: control plane build, helm/kubectl
+#   scripts/setup.sh dev      system packages (as root), uv, .venv with every component
+#   scripts/setup.sh images   dev + what images/build.sh needs (buildah, mmdebstrap)
+#   scripts/setup.sh test     images + the real test services: control plane and node builds,
+#                             helm/kubectl, the node's runtime (containerd, runc, CNI plugins)
 #
 # Expensive results are cached outside the work tree (uv's cache, the Go build cache and
 # ${MT5DB_CACHE:-~/.cache/mt5db}) keyed by version, so a fresh clone reuses them.
@@ -15,22 +17,60 @@ UV_VERSION="$(sed -n 's/^required-version = "==\(.*\)"$/\1/p' pyproject.toml)"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-system_packages() {
-  # Debian packages the real services come from. Without root we only report. Go is not among
-  # them: Debian 12's golang-go (1.19) cannot build Kubernetes 1.36; tests/cluster/build.sh says so.
-  local missing=()
-  command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
-  command -v prometheus >/dev/null || missing+=(prometheus)
-  command -v openssl >/dev/null || missing+=(openssl)
-  command -v npm >/dev/null || missing+=(npm)
+# Debian packages, each behind the command (or file) that shows it is there. Without root we only
+# report. Go is not among them: Debian 12's golang-go (1.19) cannot build Kubernetes 1.36;
+# tests/cluster/build.sh says so.
+install_missing() {
+  local missing=() check package
+  while read -r check package; do
+    [[ -z "$check" ]] && continue
+    if [[ "$check" == /* ]]; then
+      compgen -G "$check" >/dev/null || missing+=("$package")
+    else
+      command -v "$check" >/dev/null || missing+=("$package")
+    fi
+  done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   if [[ $(id -u) -ne 0 ]]; then
     say "missing Debian packages (run as root or install them): ${missing[*]}"
     return 0
   fi
   say "installing Debian packages: ${missing[*]}"
+  local started=$SECONDS
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  say "installed ${missing[*]} in $((SECONDS - started)) s"
+}
+
+system_packages() {
+  install_missing <<'EOF'
+/usr/lib/postgresql/*/bin/initdb postgresql-15
+prometheus prometheus
+openssl openssl
+npm npm
+EOF
+}
+
+# images/build.sh: buildah (no daemon) and mmdebstrap (the local Debian bases).
+image_packages() {
+  install_missing <<'EOF'
+buildah buildah
+mmdebstrap mmdebstrap
+EOF
+}
+
+# The e2e node (tests/harness/mt5db_harness/cluster.py): the container runtime and CNI plugins,
+# iptables/conntrack for kube-proxy, a C compiler and static libc for the pause binary.
+node_packages() {
+  install_missing <<'EOF'
+containerd containerd
+runc runc
+/usr/lib/cni/bridge containernetworking-plugins
+iptables iptables
+conntrack conntrack
+cc gcc
+/usr/lib/*/libc.a libc6-dev
+EOF
 }
 
 uv_binary() {
@@ -56,11 +96,14 @@ python_env() {
 }
 
 test_services() {
-  say "control plane: $(tests/cluster/build.sh)"
+  say "control plane and node: $(tests/cluster/build.sh node)"
+  say "node add-ons: $(tests/cluster/build.sh addons | tr '\n' ' ')"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
 }
 
 system_packages
+[[ "$target" == images || "$target" == test ]] && image_packages
+[[ "$target" == test ]] && node_packages
 python_env
 if [[ "$target" == "test" ]]; then
   test_services
