@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from mt5db_harness import tools
+from mt5db_harness import images, tools
+from mt5db_harness.cluster import NodeCluster
 from mt5db_harness.control_plane import ControlPlane
 from mt5db_harness.prometheus import LocalPrometheus
 from mt5db_local.postgres import LocalPostgres
@@ -41,7 +42,7 @@ def _timed(name: str, started: float) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _startup_seconds:
-        parts = ", ".join(f"{k} {v:.1f}s" for k, v in _startup_seconds.items())
+        parts = ", ".join(f"{k.strip()} {v:.1f}s" for k, v in _startup_seconds.items())
         terminalreporter.write_line(f"harness start-up: {parts}")
 
 
@@ -113,6 +114,63 @@ def namespace(kube_api: Any) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+# -- a node whose pods run (the e2e tier) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def node_cluster(helm_kubectl: tuple[Path, Path]) -> Iterator[NodeCluster]:
+    """A one-node cluster inside the run's own namespaces, with the project's images imported
+    (built first: images/build.sh, RandomForest-only training image). See docs/e2e.md.
+
+    After the session every process, namespace, link, route, cgroup and mount it made is gone
+    and the host's iptables and sysctls are as before; anything left fails the teardown."""
+    started = time.monotonic()
+    try:
+        kube_bins, node_bins = tools.ensure_node_binaries()
+        addon_bins = tools.ensure_addon_binaries()
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("node", str(exc))
+    except Exception as exc:
+        _unavailable("node", f"node build failed: {exc}")
+    _timed("node build/cache", started)
+    started = time.monotonic()
+    try:
+        refs = images.project_images()
+        archives = [images.archive(ref)[0] for ref in refs.values()]
+    except tools.ToolMissing as exc:
+        _unavailable("node", f"images: {exc}")
+    except (RuntimeError, OSError) as exc:
+        pytest.fail(f"the project's images did not build: {exc}", pytrace=False)
+    _timed("images build/export", started)
+    try:
+        cluster = NodeCluster(kube_bins, node_bins, addon_bins, helm_kubectl[1])
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("node", str(exc))
+    cluster.images.update(refs)
+    started = time.monotonic()
+    try:
+        cluster.start(archives)
+    except (TimeoutError, OSError, RuntimeError) as exc:
+        tail = "".join(
+            f"\n--- {n}\n{cluster.sandbox.log_tail(n, 1500)}"
+            for n in ("kubelet", "containerd", "kube-apiserver")
+        )
+        leftovers = cluster.destroy()
+        # Every prerequisite was there: a node that does not come up is a failure, never a skip.
+        pytest.fail(
+            f"the e2e node did not start: {exc}{tail}\nleft behind: {leftovers or 'nothing'}", pytrace=False
+        )
+    _timed("node cluster", started)
+    for phase, seconds in cluster.timings.items():
+        _startup_seconds[f"  node {phase}"] = seconds
+    yield cluster
+    started = time.monotonic()
+    leftovers = cluster.destroy()
+    _timed("node teardown", started)
+    if leftovers:
+        pytest.fail("the e2e node left things behind:\n" + "\n".join(leftovers), pytrace=False)
 
 
 # -- Prometheus -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ with pre-made hostPath volumes under the run's folder. See docs/e2e.md.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import string
 import subprocess
@@ -52,14 +53,24 @@ class NodeCluster:
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for tool in ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "openssl"):
-            if not shutil.which(tool):
-                raise ToolMissing(f"{tool} not found (Debian packages containerd, runc, openssl)")
-        if not Path("/usr/lib/cni/bridge").exists():
-            raise ToolMissing("CNI plugins not found in /usr/lib/cni (Debian package containernetworking-plugins)")
+        missing = self._missing()
+        if missing:
+            shutil.rmtree(self.sandbox.base, ignore_errors=True)
+            raise ToolMissing(missing)
         self.base = self.sandbox.base
         self._tokens: dict[str, str] = {}
         self.images: dict[str, str] = {}
+
+    @staticmethod
+    def _missing() -> str | None:
+        if os.geteuid() != 0:
+            return "the node's namespaces, mounts and containers need root"
+        for tool in ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "openssl"):
+            if not shutil.which(tool):
+                return f"{tool} not found (Debian packages containerd, runc, openssl)"
+        if not Path("/usr/lib/cni/bridge").exists():
+            return "CNI plugins not found in /usr/lib/cni (Debian package containernetworking-plugins)"
+        return None
 
     # -- addresses and credentials -------------------------------------------------------------
 
@@ -97,7 +108,12 @@ class NodeCluster:
                 {
                     "apiVersion": "v1",
                     "kind": "Config",
-                    "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)}}],
+                    "clusters": [
+                        {
+                            "name": "e2e",
+                            "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                        }
+                    ],
                     "users": [{"name": who.user, "user": {"token": self._token(who)}}],
                     "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": who.user}}],
                     "current-context": "e2e",
@@ -182,7 +198,7 @@ class NodeCluster:
         rows = []
         for who in identities.values():
             groups = ",".join(who.groups)
-            rows.append(f'{self._token(who)},{who.user},{who.user}' + (f',"{groups}"' if groups else ""))
+            rows.append(f"{self._token(who)},{who.user},{who.user}" + (f',"{groups}"' if groups else ""))
         tokens = self.base / "tokens.csv"
         tokens.write_text("\n".join(rows) + "\n")
         tokens.chmod(0o600)
@@ -282,19 +298,19 @@ class NodeCluster:
         config = root / "config.toml"
         root.mkdir(exist_ok=True)
         config.write_text(f"""version = 2
-root = "{root / 'root'}"
-state = "{root / 'state'}"
+root = "{root / "root"}"
+state = "{root / "state"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
                     "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
   address = "{self.containerd_socket}"
 [ttrpc]
-  address = "{root / 'containerd.sock.ttrpc'}"
+  address = "{root / "containerd.sock.ttrpc"}"
 [debug]
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{root / 'opt'}"
+  path = "{root / "opt"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause}"
   # Pod network namespaces under containerd's own state directory, not the host's /run/netns.
@@ -311,7 +327,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "{cni / 'net.d'}"
+    conf_dir = "{cni / "net.d"}"
 """)
         self.sandbox.spawn("containerd", ["containerd", f"--config={config}", "--log-level=warn"])
         deadline = time.monotonic() + timeout
@@ -418,8 +434,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         manifests = root / "tests" / "cluster" / "addons" / "manifests"
         refs = {
             "coredns": image_tools.scratch_image("coredns", "v1", self.addons.coredns, ["/coredns"]),
-            "metrics-server": image_tools.scratch_image("metrics-server", "v1", self.addons.metrics_server,
-                                                        ["/metrics-server"]),  # fmt: skip
+            "metrics-server": image_tools.scratch_image(
+                "metrics-server", "v1", self.addons.metrics_server, ["/metrics-server"]
+            ),
             "traefik": image_tools.scratch_image("traefik", "v1", self.addons.traefik, ["/traefik"]),
         }
         self.images.update(refs)
@@ -433,7 +450,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.apply(string.Template((manifests / "storage.yaml").read_text()).substitute(values))
         self.apply(self._volumes())
         for name in ("coredns", "metrics-server", "traefik"):
-            text = string.Template((manifests / f"{name}.yaml").read_text()).substitute(values, IMAGE=refs[name])
+            text = string.Template((manifests / f"{name}.yaml").read_text()).substitute(
+                values, IMAGE=refs[name]
+            )
             self.apply(text)
         for name in ("coredns", "metrics-server", "traefik"):
             self.kubectl("-n", "kube-system", "rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s",
