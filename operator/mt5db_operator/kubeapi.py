@@ -166,7 +166,8 @@ class Kube:
             method="GET",
             resource_path=f"/api/v1/namespaces/{namespace}/pods/{name}/log",
             query_params=[("container", container), ("tailLines", str(tail_lines))],
-            header_params={"Accept": "text/plain"},
+            # The log is plain text; the API server (1.36) answers 406 to `Accept: text/plain` alone.
+            header_params={"Accept": "*/*"},
             auth_settings=["BearerToken"],
         )
         try:

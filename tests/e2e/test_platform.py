@@ -222,9 +222,9 @@ def test_05_trainingrun_example_trains_in_a_pod_and_reports_its_model(platform: 
             "spec.image": platform.cluster.images["training"],  # RandomForest-only build (no torch)
             "spec.data.symbols": symbols,
             # The example asks for 2 CPUs / 4Gi; this node has two CPUs in all, most of them
-            # already requested by the stack: its three years of data on what is left, with 100
+            # already requested by the stack: its three years of data on what is left, with 50
             # trees instead of 300 (a shorter year leaves the walk-forward folds no fit rows).
-            "spec.model.params": {"n_estimators": 100, "max_depth": 8},
+            "spec.model.params": {"n_estimators": 50, "max_depth": 8},
             "spec.resources.cpu": "700m",
             "spec.resources.memory": "2Gi",
         },
