@@ -372,20 +372,26 @@ def test_09_deleting_stacks_collects_children_and_honours_pvc_retention(platform
     volume = platform.cluster.volume_path(data_claim["spec"]["volumeName"])
     platform.kubectl("-n", NAMESPACE, "delete", "tradingstack", STACK, "drift", "--wait=true", timeout=180)
 
+    # The BackupPolicy is the platform team's own resource (a stackRef, not a child): its CronJob's
+    # runs stay. Everything the stacks own must go.
+    def stack_owned(o: dict) -> bool:
+        labels = o["metadata"].get("labels") or {}
+        return (
+            o["metadata"]["name"].startswith((f"{STACK}-", "drift-"))
+            and "mt5db.io/backup-policy" not in labels
+        )
+
+    remaining: list[str] = []
+
     def collected() -> bool:
-        left = [o["metadata"]["name"] for kind in ("statefulsets", "deployments", "services", "hpa", "pdb",
-                                                    "ingresses", "networkpolicies", "jobs")
-                for o in platform.items(kind, "app.kubernetes.io/managed-by=mt5db-operator")
-                if o["metadata"]["name"].startswith((f"{STACK}-", "drift-"))]  # fmt: skip
-        secrets = [
-            s for s in platform.items("secrets") if s["metadata"]["name"].startswith((f"{STACK}-", "drift-"))
-        ]
-        pods = [
-            p for p in platform.items("pods") if p["metadata"]["name"].startswith((f"{STACK}-", "drift-"))
-        ]
-        return not left and not secrets and not pods
+        remaining[:] = [f"{kind}/{o['metadata']['name']}"
+                        for kind in ("statefulsets", "deployments", "services", "hpa", "pdb", "ingresses",
+                                     "networkpolicies", "jobs", "secrets", "pods")
+                        for o in platform.items(kind) if stack_owned(o)]  # fmt: skip
+        return not remaining
 
     wait_for(collected, 180, "children garbage-collected", every=2)
+    assert not remaining, remaining
     # pvcRetention: Retain (the example) keeps the claim and its data; Delete (drift) removes it.
     kept = platform.get("pvc", f"data-{STACK}-db-0")
     assert kept is not None and _uid(kept) == _uid(data_claim)
