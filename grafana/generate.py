@@ -346,7 +346,7 @@ def ingest() -> dict[str, Any]:
           "Share of candles that changed nothing (resends; routine for the PRO collector) and share of "
           "requests answered 5xx.",
           [prom(f"sum(rate(ingest_duplicates_total{{{SEL}}}[{RI}])) / clamp_min(sum(rate(ingest_candles_inserted_total{{{SEL}}}[{RI}])) + sum(rate(ingest_candles_updated_total{{{SEL}}}[{RI}])) + sum(rate(ingest_duplicates_total{{{SEL}}}[{RI}])), 1e-9)", "duplicate ratio"),
-           prom(f'sum(rate(ingest_requests_total{{{SEL}, status=~"5.."}}[{RI}])) / clamp_min(sum(rate(ingest_requests_total{{{SEL}}}[{RI}])), 1e-9)', "5xx ratio")],
+           prom(f'(sum(rate(ingest_requests_total{{{SEL}, status=~"5.."}}[{RI}])) or vector(0)) / clamp_min(sum(rate(ingest_requests_total{{{SEL}}}[{RI}])), 1e-9)', "5xx ratio")],
           w=12, h=9, unit="percentunit")  # fmt: skip
     b.add("stat", "Database ready", "Replicas whose last readiness check reached the database (db_ready).",
           [prom(f"sum(db_ready{{{SEL}}})", "ready", instant=True),

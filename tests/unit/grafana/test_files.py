@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 from mt5db_api.prometheus import ApiMetrics
 from mt5db_core.market import tables
@@ -118,7 +119,11 @@ def test_sql_reads_only_the_platforms_tables_and_never_counts_the_whole_hypertab
         for panel, target in targets(board, "grafana-postgresql-datasource"):
             sql = target["rawSql"]
             assert target["rawQuery"] is True and target["format"] in ("table", "time_series")
-            read = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)\b(?!\s*\()", sql)) - {"pairs", "syms", "newest"}
+            read = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)\b(?!\s*\()", sql)) - {
+                "pairs",
+                "syms",
+                "newest",
+            }
             assert read and read <= ours | catalogs, (panel["title"], read)
             # market_data is read through its primary key only: per (symbol, timeframe) pair found by
             # the loose index scan, or with symbol and timeframe fixed.
@@ -136,3 +141,13 @@ def test_the_seeds_ten_panels_and_the_platforms_additions_exist() -> None:
     added = {"Ingest latency", "Rejected items by reason", "Staleness per symbol", "Model champion and age",
              "Last successful backup", "Last verified restore"}  # fmt: skip
     assert seed <= titles and added <= titles
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
+    rules = yaml.safe_load((REPO / "grafana" / "alerts" / "mt5db-alerts.yaml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    tests = yaml.safe_load((REPO / "grafana" / "alerts" / "mt5db-alerts.test.yaml").read_text())["tests"]
+    cases = [c for t in tests for c in t.get("alert_rule_test", [])]
+    fires = {c["alertname"] for c in cases if c["exp_alerts"]}
+    quiet = {c["alertname"] for c in cases if not c["exp_alerts"]}
+    assert alerts == fires == quiet
