@@ -342,6 +342,7 @@ def ingest() -> dict[str, Any]:
           [prom(f"sort_desc(time() - max by (symbol) (ingest_symbol_last_received_timestamp_seconds{{{SEL}}}))",
                 "{{symbol}}", instant=True)],
           w=12, h=9, unit="s", thresholds=_thresholds((None, "green"), (300, "yellow"), (900, "red")))  # fmt: skip
+    # "or vector(0)": without any 5xx series the ratio is 0, not "No data".
     b.add("timeseries", "Duplicate and error ratios",
           "Share of candles that changed nothing (resends; routine for the PRO collector) and share of "
           "requests answered 5xx.",

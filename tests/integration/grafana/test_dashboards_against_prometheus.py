@@ -151,7 +151,9 @@ class Load:
             self._post("/ingest/tick", {"ticks": [tick, tick]})
             if n % 5 == 0:
                 self._post("/ingest", b"{not json")
-                self._post("/ingest", {"items": []}, key="mt5_00000000_wrongwrongwrongwrongwrong")
+                self._post(
+                    "/ingest", {"items": []}, key="mt5_" + "0" * 8 + "_" + "w" * 24
+                )  # well-formed, unknown
                 request(self.port, "/ready", None)  # the kubelet's readiness probe
             n += 1
             self.stop.wait(0.1)
