@@ -198,7 +198,7 @@ void Execute(const Signal &signal)
       QueueAck(AckFilled(signal, 0, SymbolInfoDouble(signal.symbol, SYMBOL_BID)));
       return;
      }
-   double volume = Volume(signal.symbol);
+   double volume = OrderVolume(signal.symbol);
    bool buy = signal.side == "BUY";
    double price = buy ? SymbolInfoDouble(signal.symbol, SYMBOL_ASK) : SymbolInfoDouble(signal.symbol, SYMBOL_BID);
    double pip = Pip(signal.symbol);
@@ -244,13 +244,13 @@ string Refusal(const Signal &signal)
       return("MaxPositions reached");
    if(TodayProfit() <= -MathAbs(MaxDailyLoss))
       return("MaxDailyLoss reached");
-   if(Volume(signal.symbol) <= 0.0)
+   if(OrderVolume(signal.symbol) <= 0.0)
       return("volume below the symbol's minimum");
    return("");
   }
 
 // Lots capped by MaxLots and rounded down to the symbol's volume step.
-double Volume(const string symbol)
+double OrderVolume(const string symbol)
   {
    double step = SymbolInfoDouble(symbol, SYMBOL_VOLUME_STEP);
    double low = SymbolInfoDouble(symbol, SYMBOL_VOLUME_MIN);
@@ -329,7 +329,7 @@ bool FindTrade(const string id, ulong &ticket, double &price)
       ulong t = HistoryDealGetTicket(i);
       if(t > 0 && StringFind(HistoryDealGetString(t, DEAL_COMMENT), mark) >= 0)
         {
-         ticket = HistoryDealGetInteger(t, DEAL_ORDER);
+         ticket = (ulong)HistoryDealGetInteger(t, DEAL_ORDER);
          price = HistoryDealGetDouble(t, DEAL_PRICE);
          return(true);
         }
