@@ -168,3 +168,48 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def eurusd_h1_csv(shared_dir: Path) -> Path:
     return shared_dir / "data" / "EURUSD_H1_2021-10-18_2024-12-31.csv"
+
+
+# -- provisioning tools (tests/tools/) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def go_tool() -> Any:
+    """`go_tool(name)`: a tool of tests/tools/ built from its Go module (cached by content)."""
+
+    def build(name: str) -> Path:
+        started = time.monotonic()
+        try:
+            path = tools.ensure_go_tool(name)
+        except (tools.ToolMissing, OSError) as exc:
+            _unavailable(name, str(exc))
+        except Exception as exc:  # a failed Go build: say so, with the build's own message
+            _unavailable(name, f"build failed: {exc}")
+        _timed(f"{name} build/cache", started)
+        return path
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for the real terraform CLI: providers from the local filesystem mirror only."""
+    started = time.monotonic()
+    try:
+        binary = tools.terraform_binary()
+        mirror = tools.ensure_terraform_mirror()
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("terraform", str(exc))
+    except Exception as exc:
+        _unavailable("terraform", f"provider build failed: {exc}")
+    _timed("terraform providers build/cache", started)
+    home = tmp_path_factory.mktemp("terraform")
+    config = tools.terraform_cli_config(mirror, home / "terraformrc")
+    return {
+        "PATH": f"{binary.parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "TF_CLI_CONFIG_FILE": str(config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+    }

@@ -162,7 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = None
     app.state.aggregates = {}
-    app.state.metrics = metrics = ApiMetrics(lambda: app.state.pool)
+    app.state.metrics = metrics = ApiMetrics(
+        lambda: app.state.pool, settings.metrics_max_symbols, settings.metrics_symbol_ttl_s
+    )
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)

@@ -106,6 +106,7 @@ class MonitoringSpec:
     error_ratio: float
     latency_p95_seconds: float
     stall_minutes: int
+    duplicate_ratio: float
     dashboard_label: str
     dashboard_label_value: str
 
@@ -174,6 +175,7 @@ class TradingStackSpec:
                 error_ratio=float(thresholds.get("errorRatio", 0.05)),
                 latency_p95_seconds=float(thresholds.get("latencyP95Seconds", 0.5)),
                 stall_minutes=int(thresholds.get("stallMinutes", 15)),
+                duplicate_ratio=float(thresholds.get("duplicateRatio", 0.5)),
                 dashboard_label=dash.get("key") or c.GRAFANA_DASHBOARD_LABEL,
                 dashboard_label_value=str(dash.get("value") or "1"),
             ),

@@ -63,3 +63,19 @@ def test_template_refuses_an_empty_watch_list(helm: Path) -> None:
     done = subprocess.run([str(helm), "template", "rel", str(CHART), "--set", "watch.allNamespaces=false"],
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode != 0 and "watch.namespaces" in done.stderr
+
+
+def test_dev_live_update_overlay_only_when_asked(helm: Path) -> None:
+    """Off by default; on, the sources sit in a writable emptyDir first on PYTHONPATH while the
+    root filesystem stays read-only (the Tiltfile's live update syncs into it)."""
+    (plain,) = [d for d in render(helm) if d["kind"] == "Deployment"]
+    assert "initContainers" not in plain["spec"]["template"]["spec"]  # type: ignore[index]
+    (dev,) = [d for d in render(helm, "--set", "dev.liveUpdate=true") if d["kind"] == "Deployment"]
+    pod = dev["spec"]["template"]["spec"]  # type: ignore[index]
+    (init,) = pod["initContainers"]
+    (main,) = pod["containers"]
+    assert {"name": "PYTHONPATH", "value": "/opt/mt5db-dev"} in main["env"]
+    for container in (init, main):
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert {"name": "dev-sources", "mountPath": "/opt/mt5db-dev"} in container["volumeMounts"]
+    assert {"name": "dev-sources", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
