@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -75,4 +75,27 @@ class ApiMetrics:
         )
         self.rate_limited = Counter("ingest_rate_limited", "Requests refused with 429", registry=r)
         self.auth_failures = Counter("auth_failures", "Requests refused with 401/403", ["reason"], registry=r)
+        # Signals for the executor EA (docs/ea-contract.md §11). Model signals are created (and
+        # counted) by the serving process; the API counts manual ones, deliveries, acks, expiry.
+        self.signals_created = Counter(
+            "signals_created", "Signals created, by source (model|manual) and delivery (live|shadow)",
+            ["source", "delivery"], registry=r,
+        )  # fmt: skip
+        self.signals_delivered = Counter(
+            "signals_delivered", "Signals handed to a poller (leases)", registry=r
+        )
+        self.signals_acked = Counter(
+            "signals_acked", "Acks recorded (repeats are not counted), by status", ["status"], registry=r
+        )
+        self.signals_expired = Counter(
+            "signals_expired",
+            "Pending signals the sweeper marked expired, by delivery",
+            ["delivery"],
+            registry=r,
+        )
+        self.signals_unacked = Gauge(
+            "signals_unacked_deliveries",
+            "Deliveries of the last day older than the ack deadline that no ack answered",
+            registry=r,
+        )
         r.register(_PoolCollector(pool_getter))
