@@ -131,6 +131,18 @@ class ApiEnv:
     def sql(self, query: str) -> str:
         return self.postgres.psql(query, database=self.db)
 
+    def value(self, query: str, *args: Any) -> Any:
+        """One value of a query with bound parameters (for values a test got from the API)."""
+
+        async def go() -> Any:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return await conn.fetchval(query, *args)
+            finally:
+                await conn.close()
+
+        return run(go())
+
 
 def start_api(postgres: LocalPostgres, **overrides: Any) -> ApiEnv:
     db = f"api_{uuid.uuid4().hex[:10]}"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,10 +52,10 @@ def test_the_cli_fills_at_the_next_bars_open_and_acks(
     out = capsys.readouterr().out
     assert f"FILLED BUY EURUSD id={sid} at 1.0861 (open of 2025-03-12T13:00:00Z)" in out
     assert "polls=2 received=1 filled=1 rejected=0 ignored=0" in out
-    ack = orjson.loads(clean.sql(f"SELECT body FROM signal_acks WHERE signal_id = '{sid}'"))
+    ack = orjson.loads(clean.value("SELECT body FROM signal_acks WHERE signal_id = $1", uuid.UUID(sid)))
     assert ack["status"] == "FILLED" and ack["price"] == 1.0861 and ack["ts_exec"] == "2025-03-12T13:00:00Z"
     assert ack["mt5_ticket"] > 9_000_000 and ack["account_id"] == "7730215"
-    assert clean.sql(f"SELECT state FROM signals WHERE id = '{sid}'") == "ACKED"
+    assert clean.value("SELECT state FROM signals WHERE id = $1", uuid.UUID(sid)) == "ACKED"
     assert main([*argv[:-5], "--until-idle", "1"]) == 2  # without --dry-run: refused, nothing to trade with
 
 
@@ -101,4 +102,4 @@ def test_an_ack_is_retried_until_the_api_accepts_it(api_factory: Any) -> None:
     summary = asyncio.run(go())
     (outcome,) = summary.outcomes
     assert outcome.status == "FILLED" and outcome.ack_attempts > 1
-    assert env.sql(f"SELECT count(*) FROM signal_acks WHERE signal_id = '{sid}'") == "1"
+    assert env.value("SELECT count(*) FROM signal_acks WHERE signal_id = $1", uuid.UUID(sid)) == 1

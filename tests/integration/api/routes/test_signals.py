@@ -72,14 +72,14 @@ def test_the_contracts_example_f(fresh: ApiEnv) -> None:
     assert meta["model"] == "rf_ret_h5" and meta["ver"] == "3" and meta["source"] == "manual"
     # a targeted signal is SENT once delivered: the next poll finds nothing
     assert _next(ea, "account_id=7730215&symbols=AUDUSD,USDCAD&timeframe=M15") == []
-    assert fresh.sql(f"SELECT state FROM signals WHERE id = '{EXAMPLE_ID}'") == "SENT"
+    assert fresh.value("SELECT state FROM signals WHERE id = $1", uuid.UUID(EXAMPLE_ID)) == "SENT"
     ack = ea.post("/signals/ack", EXAMPLE_ACK)
     assert (ack.status, ack.body) == (200, b'{"ok":true}')
     # idempotent: the same (id, status) again changes nothing
     again = ea.post("/signals/ack", EXAMPLE_ACK)
     assert (again.status, again.body) == (200, b'{"ok":true}')
     assert fresh.sql("SELECT count(*) FROM signal_acks") == "1"
-    assert fresh.sql(f"SELECT state FROM signals WHERE id = '{EXAMPLE_ID}'") == "ACKED"
+    assert fresh.value("SELECT state FROM signals WHERE id = $1", uuid.UUID(EXAMPLE_ID)) == "ACKED"
     # a different status is a further ack; the signal stays ACKED
     rejected = EXAMPLE_ACK.replace(b'"FILLED"', b'"rejected"')
     assert ea.post("/signals/ack", rejected).status == 200
@@ -183,7 +183,7 @@ def test_expiry_is_the_servers_and_shadow_signals_are_never_delivered(fresh: Api
     time.sleep(1.6)
     assert _next(ea, "symbols=USDCHF&timeframe=H1") == []  # never delivered once expired
     deadline = time.monotonic() + 5
-    while fresh.sql(f"SELECT state FROM signals WHERE id = '{short}'") != "EXPIRED":
+    while fresh.value("SELECT state FROM signals WHERE id = $1", uuid.UUID(short)) != "EXPIRED":
         assert time.monotonic() < deadline, "the sweeper did not mark the signal expired"
         time.sleep(0.1)
     metrics = fresh.client().get("/prometheus").body.decode()
@@ -235,18 +235,20 @@ def _drain(port: int, key: str, query: str) -> list[str]:
 @pytest.mark.parametrize("target", ["account", "broadcast"])
 def test_sixteen_pollers_over_a_thousand_signals(fresh: ApiEnv, target: str) -> None:
     """Each signal delivered at most once per account under 16 concurrent pollers; none expired."""
-    account = "'7730215'" if target == "account" else "NULL"
-    fresh.sql(
+    account = "7730215" if target == "account" else None
+    fresh.value(
         "INSERT INTO signals (id, symbol, timeframe, side, confidence, ttl_sec, meta, account_id, ts, expires_at, "
-        f"delivery, source) SELECT gen_random_uuid(), 'EURUSD', 'H1', 'BUY', 0.6, 600, '{{}}', {account}, "
+        "delivery, source) SELECT gen_random_uuid(), 'EURUSD', 'H1', 'BUY', 0.6, 600, '{}', $1::text, "
         "now() - g * interval '1 millisecond', now() + interval '10 minutes', 'live', 'manual' "
-        "FROM generate_series(1, 1000) g"
+        "FROM generate_series(1, 1000) g",
+        account,
     )
     # 100 already-expired signals among them (no sweeper pass needed: the lease itself refuses them)
-    fresh.sql(
+    fresh.value(
         "INSERT INTO signals (id, symbol, timeframe, side, confidence, ttl_sec, meta, account_id, ts, expires_at, "
-        f"delivery, source) SELECT gen_random_uuid(), 'EURUSD', 'H1', 'SELL', 0.4, 1, '{{}}', {account}, "
-        "now() - interval '1 hour', now() - interval '1 minute', 'live', 'manual' FROM generate_series(1, 100) g"
+        "delivery, source) SELECT gen_random_uuid(), 'EURUSD', 'H1', 'SELL', 0.4, 1, '{}', $1::text, "
+        "now() - interval '1 hour', now() - interval '1 minute', 'live', 'manual' FROM generate_series(1, 100) g",
+        account,
     )
     query = "account_id=7730215&symbols=EURUSD&timeframe=H1"
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
