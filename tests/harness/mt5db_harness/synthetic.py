@@ -20,13 +20,22 @@ def planted_candles(
     drift_pips: float = 3.0,
     noise_pips: float = 4.0,
     start: str = "2022-01-03",
+    end: pd.Timestamp | None = None,
     seed: int = 0,
     pip: float = 1e-4,
+    weekends: bool = False,
 ) -> pd.DataFrame:
-    """`bars` weekday H1 candles (index `ts`, tz-naive broker clock) with the hour-of-day drift."""
+    """`bars` weekday H1 candles (index `ts`, tz-naive broker clock) with the hour-of-day drift,
+    from `start`, or ending at the hour at or before `end` (recent bars for live tests; with
+    `weekends` every day has bars, so the newest bar is always the current hour)."""
     rng = np.random.default_rng(seed)
-    hours = pd.date_range(start, periods=bars * 2, freq="h")
-    index = hours[hours.day_of_week < 5][:bars]
+    days = 7 if weekends else 5
+    if end is not None:
+        hours = pd.date_range(end=pd.Timestamp(end).floor("h"), periods=bars * 2, freq="h")
+        index = hours[hours.day_of_week < days][-bars:]
+    else:
+        hours = pd.date_range(start, periods=bars * 2, freq="h")
+        index = hours[hours.day_of_week < days][:bars]
     drift = np.where(index.hour < 12, drift_pips, -drift_pips) * pip
     moves = drift + rng.normal(0.0, noise_pips * pip, bars)
     opens = np.empty(bars)
