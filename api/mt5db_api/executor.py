@@ -12,6 +12,7 @@ is simulated and the ticket is a counter. Like `mt5db replay`, a client over HTT
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -229,8 +230,9 @@ class DryRunExecutor:
             summary.received += 1
             if self.echo:
                 conf, sl, tp = signal.get("confidence"), signal.get("sl_pips"), signal.get("tp_pips")
+                meta = json.dumps(signal.get("meta"), separators=(",", ":"))
                 print(f"received {signal['side']} {signal['symbol']} {signal.get('timeframe')} id={signal['id']} "
-                      f"confidence {conf} sl {sl} tp {tp} pips meta {signal.get('meta')}", flush=True)  # fmt: skip
+                      f"confidence {conf} sl {sl} tp {tp} pips meta {meta}", flush=True)  # fmt: skip
             outcome = await self.handle(signal)
             summary.outcomes.append(outcome)
             if self.echo:

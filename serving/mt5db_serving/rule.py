@@ -81,7 +81,8 @@ def derive(loaded: Loaded, prediction: Prediction, settings: ServingSettings, no
             f"the model is {model_age / 86400:.0f} days old (max {settings.max_model_age_s / 86400:.0f})"
         )
     if bar_age > settings.signal_max_bar_age_s:
-        reasons.append(f"the bar closed {bar_age / 3600:.1f} h ago (too old to trade)")
+        ago = f"{bar_age / 86400:.0f} days" if bar_age > 2 * 86400 else f"{bar_age / 3600:.1f} h"
+        reasons.append(f"the bar closed {ago} ago (too old to trade)")
     if side == "NONE":
         reasons.append("side NONE: nothing to trade")
     delivery = "shadow" if reasons else "live"

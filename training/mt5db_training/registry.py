@@ -356,6 +356,27 @@ async def set_alias(
         reason,
         json.dumps(dict(gate or {}), default=str),
     )
+    if alias == "champion":
+        # A version is champion or challenger, not both: promoting the challenger clears that alias.
+        cleared = await conn.fetchval(
+            f"DELETE FROM {MODEL_ALIASES} WHERE symbol = $1 AND timeframe = $2 AND model_kind = $3 "  # noqa: S608 - constant
+            "AND alias = 'challenger' AND version_id = $4 RETURNING version_id",
+            symbol,
+            timeframe,
+            kind,
+            version_id,
+        )
+        if cleared is not None:
+            await conn.execute(
+                f"INSERT INTO {MODEL_ALIAS_HISTORY} (symbol, timeframe, model_kind, alias, version_id, "  # noqa: S608 - constant
+                "previous_version_id, action, actor, reason) VALUES ($1, $2, $3, 'challenger', NULL, $4, 'cleared', $5, $6)",
+                symbol,
+                timeframe,
+                kind,
+                cleared,
+                actor,
+                "the challenger became the champion",
+            )
     return previous
 
 

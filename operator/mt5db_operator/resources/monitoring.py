@@ -1,7 +1,8 @@
-"""Monitoring children: ServiceMonitor and PrometheusRule (Prometheus Operator) and Grafana
+"""Monitoring children: ServiceMonitors and the PrometheusRule (Prometheus Operator) and Grafana
 dashboard ConfigMaps for the sidecar. Queries use only metrics the API exports:
 ingest_candles_inserted_total, ingest_requests_total{method,status}, ingest_latency_seconds
-(histogram) and ingest_duplicates_total.
+(histogram), ingest_duplicates_total and signals_unacked_deliveries; and serving's
+model_age_seconds (the trading alerts).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def _selector(stack: TradingStackSpec) -> str:
     return f'namespace="{stack.namespace}", job="{stack.api_name()}"'
 
 
+def _serving_selector(stack: TradingStackSpec) -> str:
+    return f'namespace="{stack.namespace}", job="{stack.serving_name()}"'
+
+
 def _monitor_labels(stack: TradingStackSpec) -> dict[str, str]:
     return labels(stack.name, "monitoring", **stack.monitoring.extra_labels)
 
@@ -34,6 +39,55 @@ def build_service_monitor(stack: TradingStackSpec) -> dict[str, Any]:
             "namespaceSelector": {"matchNames": [stack.namespace]},
             "endpoints": [{"port": "http", "path": "/prometheus", "interval": "30s", "scrapeTimeout": "10s"}],
         },
+    }
+
+
+def build_serving_service_monitor(stack: TradingStackSpec) -> dict[str, Any]:
+    """Scrapes `mt5db serve` (predictions, model age, champion info, model signals)."""
+    return {
+        "apiVersion": c.MONITORING_GROUP_VERSION,
+        "kind": "ServiceMonitor",
+        "metadata": meta(stack.serving_name(), stack.namespace, _monitor_labels(stack)),
+        "spec": {
+            "selector": {"matchLabels": selector(stack.name, "serving")},
+            "namespaceSelector": {"matchNames": [stack.namespace]},
+            "endpoints": [{"port": "http", "path": "/prometheus", "interval": "30s", "scrapeTimeout": "10s"}],
+        },
+    }
+
+
+def trading_rules(stack: TradingStackSpec) -> dict[str, Any]:
+    """The trading loop's alerts: a stale champion (serving's `model_age_seconds`) and delivered
+    signals nobody acknowledged (the API sweeper's `signals_unacked_deliveries`)."""
+    mon = stack.monitoring
+    prefix = "".join(part.capitalize() for part in stack.name.replace("_", "-").split("-"))
+    max_age = mon.champion_max_age_days * 86400
+    unacked = f"{mon.unacked_minutes}m"
+    return {
+        "name": f"{stack.name}.trading.alerts",
+        "rules": [
+            {
+                "alert": f"{prefix}ChampionStale",
+                "expr": f'max by (model) (model_age_seconds{{{_serving_selector(stack)}, alias="champion"}}) > {max_age}',
+                "for": "1h",
+                "labels": {"severity": "warning"},
+                "annotations": {
+                    "summary": f"A champion of stack {stack.name} was trained more than {mon.champion_max_age_days} days ago.",
+                    "description": "Retrain (mt5db train --promote ifBetter or a TrainingRun); serving stops "
+                    "trading a champion older than its max model age.",
+                },
+            },
+            {
+                "alert": f"{prefix}SignalsUnacked",
+                "expr": f"max(signals_unacked_deliveries{{{_selector(stack)}}}) > 0",
+                "for": unacked,
+                "labels": {"severity": "warning"},
+                "annotations": {
+                    "summary": f"Signals of stack {stack.name} were delivered and not acknowledged for {unacked}.",
+                    "description": "An executor EA polls /signals/next but never calls /signals/ack: check its log.",
+                },
+            },
+        ],
     }
 
 
@@ -111,6 +165,7 @@ def rule_groups(stack: TradingStackSpec) -> list[dict[str, Any]]:
                 },
             ],
         },
+        trading_rules(stack),
     ]
 
 
