@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -148,4 +148,27 @@ class ApiMetrics:
         r.register(self.db_ready)
         self.freshness = SymbolFreshness(max_symbols, symbol_ttl_s)
         r.register(self.freshness)
+        # Signals for the executor EA (docs/ea-contract.md §11). Model signals are created (and
+        # counted) by the serving process; the API counts manual ones, deliveries, acks, expiry.
+        self.signals_created = Counter(
+            "signals_created", "Signals created, by source (model|manual) and delivery (live|shadow)",
+            ["source", "delivery"], registry=r,
+        )  # fmt: skip
+        self.signals_delivered = Counter(
+            "signals_delivered", "Signals handed to a poller (leases)", registry=r
+        )
+        self.signals_acked = Counter(
+            "signals_acked", "Acks recorded (repeats are not counted), by status", ["status"], registry=r
+        )
+        self.signals_expired = Counter(
+            "signals_expired",
+            "Pending signals the sweeper marked expired, by delivery",
+            ["delivery"],
+            registry=r,
+        )
+        self.signals_unacked = Gauge(
+            "signals_unacked_deliveries",
+            "Deliveries of the last day older than the ack deadline that no ack answered",
+            registry=r,
+        )
         r.register(_PoolCollector(pool_getter))

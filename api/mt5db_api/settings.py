@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Ticks: recompute the M1 candle of every touched minute from all its ticks.
     derive_m1_from_ticks: bool = False
 
+    # Signals: how often the sweeper marks expired signals and recounts deliveries left unacked,
+    # and after how long a delivery without an ack counts as unacked.
+    signal_sweep_interval_s: float = Field(default=5.0, gt=0)
+    signal_unacked_after_s: float = Field(default=300.0, gt=0)
+
     # Benchmark-only route (/bench/noop) measuring the framework's own limit. Off in production.
     bench_endpoints: bool = False
 

@@ -79,6 +79,7 @@ class Cond:
     DB_VERSION_SUPPORTED: Final = "DatabaseVersionSupported"
     MIGRATIONS_COMPLETE: Final = "MigrationsComplete"
     API_READY: Final = "ApiReady"
+    SERVING_READY: Final = "ServingReady"
     MONITORING_READY: Final = "MonitoringReady"
     STACK_READY: Final = "StackReady"
     SUBMITTED: Final = "Submitted"

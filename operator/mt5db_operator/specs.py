@@ -97,6 +97,20 @@ class ApiSpec:
 
 
 @dataclass(frozen=True)
+class ServingSpec:
+    """`spec.serving`: `mt5db serve` (training image): /predict and the signal loop."""
+
+    enabled: bool
+    image: str
+    replicas: int
+    resources: Resources
+    reload_poll_seconds: int
+    signals: bool
+    signal_ttl_seconds: int
+    signal_max_bar_age_seconds: int
+
+
+@dataclass(frozen=True)
 class MonitoringSpec:
     enabled: bool
     rules: bool
@@ -107,6 +121,8 @@ class MonitoringSpec:
     latency_p95_seconds: float
     stall_minutes: int
     duplicate_ratio: float
+    champion_max_age_days: int
+    unacked_minutes: int
     dashboard_label: str
     dashboard_label_value: str
 
@@ -121,6 +137,11 @@ class TradingStackSpec:
     monitoring: MonitoringSpec
     suspend: bool
     pvc_retention: str
+    serving: ServingSpec = field(
+        default_factory=lambda: ServingSpec(
+            False, c.DEFAULT_TRAINING_IMAGE, 1, Resources(), 5, True, 90, 7200
+        )
+    )
 
     @classmethod
     def parse(cls, spec: Any, meta: Meta) -> TradingStackSpec:
@@ -132,6 +153,7 @@ class TradingStackSpec:
         rate = _dict(api.get("rateLimit"))
         thresholds = _dict(mon.get("thresholds"))
         dash = _dict(mon.get("dashboardLabel"))
+        serving, signals = _dict(spec.get("serving")), _dict(_dict(spec.get("serving")).get("signals"))
         return cls(
             meta=meta,
             database=DatabaseSpec(
@@ -176,11 +198,25 @@ class TradingStackSpec:
                 latency_p95_seconds=float(thresholds.get("latencyP95Seconds", 0.5)),
                 stall_minutes=int(thresholds.get("stallMinutes", 15)),
                 duplicate_ratio=float(thresholds.get("duplicateRatio", 0.5)),
+                champion_max_age_days=int(thresholds.get("championMaxAgeDays", 30)),
+                unacked_minutes=int(thresholds.get("unackedMinutes", 15)),
                 dashboard_label=dash.get("key") or c.GRAFANA_DASHBOARD_LABEL,
                 dashboard_label_value=str(dash.get("value") or "1"),
             ),
             suspend=bool(spec.get("suspend", False)),
             pvc_retention=spec.get("pvcRetention") or "Retain",
+            serving=ServingSpec(
+                enabled=bool(serving.get("enabled", False)),
+                image=serving.get("image") or c.DEFAULT_TRAINING_IMAGE,
+                replicas=int(serving.get("replicas", 1)),
+                resources=Resources.parse(
+                    serving.get("resources"), {"cpu": "500m", "memory": "1Gi"}, {"memory": "2Gi"}
+                ),
+                reload_poll_seconds=int(serving.get("reloadPollSeconds", 5)),
+                signals=bool(signals.get("enabled", True)),
+                signal_ttl_seconds=int(signals.get("ttlSeconds", 90)),
+                signal_max_bar_age_seconds=int(signals.get("maxBarAgeSeconds", 7200)),
+            ),
         )
 
     # names ---------------------------------------------------------------------------------
@@ -226,6 +262,13 @@ class TradingStackSpec:
 
     def network_policy_name(self) -> str:
         return f"{self.name}-db"
+
+    def serving_name(self) -> str:
+        """Deployment and Service of `mt5db serve` (the Ingress routes /predict to it)."""
+        return f"{self.name}-serving"
+
+    def desired_serving_replicas(self) -> int:
+        return 0 if self.suspend else self.serving.replicas
 
     def api_network_policy_name(self) -> str:
         return f"{self.name}-api"

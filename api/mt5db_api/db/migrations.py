@@ -103,6 +103,177 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS model_versions_name_idx ON model_versions (name, version DESC)",
         ],
     ),
+    (
+        3,
+        "the registry: content-addressed artifacts, immutable versions, aliases and their history",
+        [
+            # Artifacts live in the database so that any serving pod can load a version without a
+            # shared filesystem; the key is the sha256 of the bytes (checked again on every load).
+            """
+            CREATE TABLE IF NOT EXISTS model_artifacts (
+                sha256      text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+                bytes       bytea NOT NULL,
+                size        bigint NOT NULL CHECK (size >= 0),
+                media_type  text NOT NULL,
+                created_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            ALTER TABLE model_versions
+                ADD COLUMN IF NOT EXISTS model_kind       text,
+                ADD COLUMN IF NOT EXISTS feature_set_hash text,
+                ADD COLUMN IF NOT EXISTS features         jsonb,
+                ADD COLUMN IF NOT EXISTS warmup_bars      integer,
+                ADD COLUMN IF NOT EXISTS train_start      timestamptz,
+                ADD COLUMN IF NOT EXISTS train_end        timestamptz,
+                ADD COLUMN IF NOT EXISTS horizons         integer[],
+                ADD COLUMN IF NOT EXISTS verdict          text,
+                ADD COLUMN IF NOT EXISTS beats_baselines  boolean,
+                ADD COLUMN IF NOT EXISTS model_card       jsonb
+            """,
+            # NOT VALID: rows registered before artifacts moved into the database keep their file
+            # URIs; every new row must name stored bytes.
+            """
+            ALTER TABLE model_versions ADD CONSTRAINT model_versions_artifact_fk
+                FOREIGN KEY (artifact_sha256) REFERENCES model_artifacts (sha256) NOT VALID
+            """,
+            """
+            CREATE OR REPLACE FUNCTION mt5db_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '% rows are immutable: % refused', TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'restrict_violation';
+            END
+            $$
+            """,
+            "DROP TRIGGER IF EXISTS model_versions_immutable ON model_versions",
+            "CREATE TRIGGER model_versions_immutable BEFORE UPDATE OR DELETE ON model_versions "
+            "FOR EACH ROW EXECUTE FUNCTION mt5db_refuse_change()",
+            "DROP TRIGGER IF EXISTS model_artifacts_immutable ON model_artifacts",
+            "CREATE TRIGGER model_artifacts_immutable BEFORE UPDATE OR DELETE ON model_artifacts "
+            "FOR EACH ROW EXECUTE FUNCTION mt5db_refuse_change()",
+            """
+            CREATE TABLE IF NOT EXISTS model_aliases (
+                symbol      text NOT NULL,
+                timeframe   text NOT NULL,
+                model_kind  text NOT NULL,
+                alias       text NOT NULL CHECK (alias IN ('champion', 'challenger')),
+                version_id  bigint NOT NULL REFERENCES model_versions (id),
+                updated_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (symbol, timeframe, model_kind, alias)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS model_alias_history (
+                id                   bigserial PRIMARY KEY,
+                symbol               text NOT NULL,
+                timeframe            text NOT NULL,
+                model_kind           text NOT NULL,
+                alias                text NOT NULL,
+                version_id           bigint REFERENCES model_versions (id),
+                previous_version_id  bigint REFERENCES model_versions (id),
+                action               text NOT NULL,
+                actor                text NOT NULL,
+                reason               text NOT NULL,
+                gate                 jsonb NOT NULL DEFAULT '{}'::jsonb,
+                changed_at           timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS model_alias_history_series_idx "
+            "ON model_alias_history (symbol, timeframe, model_kind, alias, id DESC)",
+            # Every serving process LISTENs here and reloads (polling is the fallback).
+            """
+            CREATE OR REPLACE FUNCTION mt5db_notify_model_alias() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                r model_aliases;
+            BEGIN
+                IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+                PERFORM pg_notify('mt5db_model_alias', json_build_object(
+                    'symbol', r.symbol, 'timeframe', r.timeframe, 'model_kind', r.model_kind,
+                    'alias', r.alias, 'version_id', r.version_id, 'op', TG_OP)::text);
+                RETURN NULL;
+            END
+            $$
+            """,
+            "DROP TRIGGER IF EXISTS model_aliases_notify ON model_aliases",
+            "CREATE TRIGGER model_aliases_notify AFTER INSERT OR UPDATE OR DELETE ON model_aliases "
+            "FOR EACH ROW EXECUTE FUNCTION mt5db_notify_model_alias()",
+        ],
+    ),
+    (
+        4,
+        "signals for the executor EA: signals, deliveries, acks, order feedback",
+        [
+            # ts and expires_at are the server's clock (the TTL is never measured on broker time).
+            """
+            CREATE TABLE IF NOT EXISTS signals (
+                id                uuid PRIMARY KEY,
+                symbol            text NOT NULL,
+                timeframe         text NOT NULL,
+                side              text NOT NULL CHECK (side IN ('BUY', 'SELL', 'CLOSE', 'NONE')),
+                confidence        double precision NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+                ttl_sec           integer NOT NULL CHECK (ttl_sec > 0),
+                sl_pips           integer,
+                tp_pips           integer,
+                meta              jsonb NOT NULL DEFAULT '{}'::jsonb,
+                account_id        text,
+                ts                timestamptz NOT NULL DEFAULT now(),
+                expires_at        timestamptz NOT NULL,
+                state             text NOT NULL DEFAULT 'PENDING'
+                                  CHECK (state IN ('PENDING', 'SENT', 'ACKED', 'EXPIRED')),
+                delivery          text NOT NULL CHECK (delivery IN ('live', 'shadow')),
+                source            text NOT NULL CHECK (source IN ('model', 'manual')),
+                shadow_reason     text,
+                model_version_id  bigint REFERENCES model_versions (id),
+                bar_ts            timestamptz,
+                sent_at           timestamptz,
+                acked_at          timestamptz,
+                expired_at        timestamptz
+            )
+            """,
+            # One model signal per (version, series, bar), however many serving replicas derive it.
+            "CREATE UNIQUE INDEX IF NOT EXISTS signals_one_per_bar ON signals "
+            "(model_version_id, symbol, timeframe, bar_ts) WHERE source = 'model'",
+            "CREATE INDEX IF NOT EXISTS signals_pending_idx ON signals (symbol, timeframe, ts DESC) "
+            "WHERE state = 'PENDING' AND delivery = 'live'",
+            "CREATE INDEX IF NOT EXISTS signals_latest_idx ON signals (symbol, ts DESC)",
+            "CREATE INDEX IF NOT EXISTS signals_expiry_idx ON signals (expires_at) WHERE state IN ('PENDING', 'SENT')",
+            # The lease: at most one delivery per (signal, account); '' is a poller without an account.
+            """
+            CREATE TABLE IF NOT EXISTS signal_deliveries (
+                signal_id     uuid NOT NULL REFERENCES signals (id),
+                account_id    text NOT NULL,
+                delivered_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (signal_id, account_id)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS signal_deliveries_time_idx ON signal_deliveries (delivered_at)",
+            """
+            CREATE TABLE IF NOT EXISTS signal_acks (
+                id           bigserial PRIMARY KEY,
+                signal_id    uuid NOT NULL REFERENCES signals (id),
+                status       text NOT NULL,
+                symbol       text,
+                side         text,
+                mt5_ticket   bigint,
+                price        double precision,
+                ts_exec      text,
+                account_id   text,
+                body         jsonb NOT NULL,
+                received_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            # A repeated (id, status) from the same account changes nothing.
+            "CREATE UNIQUE INDEX IF NOT EXISTS signal_acks_once ON signal_acks "
+            "(signal_id, status, coalesce(account_id, ''))",
+            """
+            CREATE TABLE IF NOT EXISTS order_feedback (
+                id           bigserial PRIMARY KEY,
+                body         jsonb NOT NULL,
+                received_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+        ],
+    ),
 ]
 
 CURRENT_VERSION = MIGRATIONS[-1][0]

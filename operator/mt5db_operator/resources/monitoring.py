@@ -1,9 +1,9 @@
 """Monitoring children: ServiceMonitor and PrometheusRule (Prometheus Operator) and the Grafana
-dashboard ConfigMap for the sidecar.
+dashboard ConfigMap for the sidecar; a second ServiceMonitor for `mt5db serve` when serving is on.
 
 The rules are built here from the stack's thresholds (and rendered for the default stack into
 grafana/alerts/ by grafana/generate.py); the dashboards are the files of grafana/dashboards/
-(carried in `dashboard_files.FILES`), never built here. Every query uses metrics the API exports.
+(carried in `dashboard_files.FILES`), never built here. Every query uses metrics the API or serving exports.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ def _selector(stack: TradingStackSpec) -> str:
     return f'namespace="{stack.namespace}", job="{stack.api_name()}"'
 
 
+def _serving_selector(stack: TradingStackSpec) -> str:
+    return f'namespace="{stack.namespace}", job="{stack.serving_name()}"'
+
+
 def _monitor_labels(stack: TradingStackSpec) -> dict[str, str]:
     return labels(stack.name, "monitoring", **stack.monitoring.extra_labels)
 
@@ -35,6 +39,20 @@ def build_service_monitor(stack: TradingStackSpec) -> dict[str, Any]:
         "metadata": meta(stack.api_name(), stack.namespace, _monitor_labels(stack)),
         "spec": {
             "selector": {"matchLabels": selector(stack.name, "api")},
+            "namespaceSelector": {"matchNames": [stack.namespace]},
+            "endpoints": [{"port": "http", "path": "/prometheus", "interval": "30s", "scrapeTimeout": "10s"}],
+        },
+    }
+
+
+def build_serving_service_monitor(stack: TradingStackSpec) -> dict[str, Any]:
+    """Scrapes `mt5db serve` (predictions, model age, champion info, model signals)."""
+    return {
+        "apiVersion": c.MONITORING_GROUP_VERSION,
+        "kind": "ServiceMonitor",
+        "metadata": meta(stack.serving_name(), stack.namespace, _monitor_labels(stack)),
+        "spec": {
+            "selector": {"matchLabels": selector(stack.name, "serving")},
             "namespaceSelector": {"matchNames": [stack.namespace]},
             "endpoints": [{"port": "http", "path": "/prometheus", "interval": "30s", "scrapeTimeout": "10s"}],
         },
@@ -62,6 +80,39 @@ def _alert(
     if keep_firing:
         rule["keep_firing_for"] = keep_firing
     return rule
+
+
+def trading_rules(stack: TradingStackSpec) -> dict[str, Any]:
+    """The trading loop's alerts: a stale champion (serving's `model_age_seconds`) and delivered
+    signals nobody acknowledged (the API sweeper's `signals_unacked_deliveries`)."""
+    mon = stack.monitoring
+    unacked = f"{mon.unacked_minutes}m"
+    who = f"stack {stack.namespace}/{stack.name}"
+    return {
+        "name": f"{stack.name}.trading.alerts",
+        "rules": [
+            _alert(
+                stack,
+                "MT5DBChampionStale",
+                f'max by (model) (model_age_seconds{{{_serving_selector(stack)}, alias="champion"}}) '
+                f"> {mon.champion_max_age_days * 86400}",
+                "1h",
+                "warning",
+                f"A champion of {who} was trained more than {mon.champion_max_age_days} days ago.",
+                "Retrain (mt5db train --promote ifBetter or a TrainingRun); serving stops trading a "
+                "champion older than its max model age.",
+            ),
+            _alert(
+                stack,
+                "MT5DBSignalsUnacked",
+                f"max(signals_unacked_deliveries{{{_selector(stack)}}}) > 0",
+                unacked,
+                "warning",
+                f"Signals of {who} were delivered and not acknowledged for {unacked}.",
+                "An executor EA polls /signals/next but never calls /signals/ack: check its Journal.",
+            ),
+        ],
+    }
 
 
 def rule_groups(stack: TradingStackSpec) -> list[dict[str, Any]]:
@@ -193,6 +244,7 @@ def rule_groups(stack: TradingStackSpec) -> list[dict[str, Any]]:
                 ),
             ],
         },
+        trading_rules(stack),
     ]
 
 

@@ -16,6 +16,7 @@ from mt5db_operator.resources.labels import db_client_labels, db_client_peer, la
 from mt5db_operator.resources.pod import (
     API_UID,
     DB_UID,
+    TRAINING_UID,
     container_security_context,
     pod_security_context,
     secret_env,
@@ -445,11 +446,12 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
                 "host": ingress.host,
                 "http": {
                     "paths": [
+                        *serving_ingress_paths(stack),
                         {
                             "path": "/",
                             "pathType": "Prefix",
                             "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
-                        }
+                        },
                     ]
                 },
             }
@@ -464,4 +466,106 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
         "kind": "Ingress",
         "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
         "spec": spec,
+    }
+
+
+# -- Serving ------------------------------------------------------------------------------------
+# `mt5db serve` runs in the training image (scikit-learn, TA-Lib: the feature function and the
+# artifacts), beside the API whose image stays free of them (docs/decisions/0007).
+
+SERVING_PATHS = ("/predict",)
+
+
+def serving_ingress_paths(stack: TradingStackSpec) -> list[dict[str, Any]]:
+    """The paths the API's Ingress sends to serving (none while serving is off)."""
+    if not stack.serving.enabled:
+        return []
+    backend = {"service": {"name": stack.serving_name(), "port": {"name": "http"}}}
+    return [{"path": path, "pathType": "Exact", "backend": backend} for path in SERVING_PATHS]
+
+
+def serving_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+    sv = stack.serving
+    return [
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
+        {"name": "MT5DB_PORT", "value": str(API_PORT)},
+        {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
+        {"name": "MT5DB_RATE_LIMIT_BURST", "value": str(stack.api.rate_limit_burst)},
+        {"name": "MT5DB_RELOAD_POLL_S", "value": str(sv.reload_poll_seconds)},
+        {"name": "MT5DB_SIGNAL_LOOP", "value": "true" if sv.signals else "false"},
+        {"name": "MT5DB_SIGNAL_TTL_S", "value": str(sv.signal_ttl_seconds)},
+        {"name": "MT5DB_SIGNAL_MAX_BAR_AGE_S", "value": str(sv.signal_max_bar_age_seconds)},
+        # scikit-learn/joblib and numpy may want a writable home; the root filesystem is read-only
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's emptyDir
+    ]
+
+
+def build_serving_deployment(stack: TradingStackSpec) -> dict[str, Any]:
+    """`mt5db serve`: a fixed replica count (each replica loads every alias and runs the signal
+    loop; the registry's unique index keeps one signal per bar however many there are)."""
+    pod_labels = db_client_labels(stack.name, "serving")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(stack.serving_name(), stack.namespace, labels(stack.name, "serving")),
+        "spec": {
+            "replicas": stack.desired_serving_replicas(),
+            "selector": {"matchLabels": selector(stack.name, "serving")},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "revisionHistoryLimit": 5,
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {"prometheus.io/path": "/prometheus", "prometheus.io/port": str(API_PORT)},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(TRAINING_UID),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "serving",
+                            "image": stack.serving.image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["mt5db", "serve"],
+                            "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+                            "env": serving_env(stack),
+                            "resources": stack.serving.resources.manifest(),
+                            "securityContext": container_security_context(),
+                            # /ready: the database answers and the first model load finished
+                            "readinessProbe": {
+                                "httpGet": {"path": "/ready", "port": "http"},
+                                "periodSeconds": 5,
+                                "timeoutSeconds": 2,
+                                "failureThreshold": 2,
+                            },
+                            "livenessProbe": {
+                                "httpGet": {"path": "/health", "port": "http"},
+                                "initialDelaySeconds": 20,
+                                "periodSeconds": 10,
+                                "timeoutSeconds": 2,
+                                "failureThreshold": 3,
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                        }
+                    ],
+                    "volumes": [tmp_volume(size="256Mi")],
+                },
+            },
+        },
+    }
+
+
+def build_serving_service(stack: TradingStackSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(stack.serving_name(), stack.namespace, labels(stack.name, "serving")),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(stack.name, "serving"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
     }

@@ -106,3 +106,53 @@ def test_generated_rules_fire_when_they_should(prometheus: LocalPrometheus, tmp_
     assert checked.returncode == 0, checked.stdout + checked.stderr
     done = prometheus.promtool("test", "rules", str(test_file))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_trading_alerts_fire_when_they_should(prometheus: LocalPrometheus, tmp_path: Path) -> None:
+    """A champion older than championMaxAgeDays (30) fires, a fresh one does not; delivered signals
+    left unacked for unackedMinutes (15) fire, none left unacked does not."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": rule_groups(STACK)}))
+    serving = 'namespace="trading", job="demo-serving"'
+    stale = _expected("MT5DBChampionStale")
+    stale[0]["exp_labels"] = stale[0]["exp_labels"] | {"model": "rf_ret_EURUSD_H1"}
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'model_age_seconds{{{serving}, alias="champion", model="rf_ret_EURUSD_H1"}}',
+                     "values": f"{31 * 86400}+60x180"},
+                    {"series": f'model_age_seconds{{{serving}, alias="challenger", model="rf_ret_GBPUSD_H1"}}',
+                     "values": f"{99 * 86400}+60x180"},  # a challenger's age alerts nobody
+                    {"series": f"signals_unacked_deliveries{{{SEL}}}", "values": "3x60"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "30m", "alertname": "MT5DBChampionStale", "exp_alerts": []},  # `for: 1h`
+                    {"eval_time": "90m", "alertname": "MT5DBChampionStale", "exp_alerts": stale},
+                    {"eval_time": "10m", "alertname": "MT5DBSignalsUnacked", "exp_alerts": []},
+                    {"eval_time": "30m", "alertname": "MT5DBSignalsUnacked", "exp_alerts": _expected("MT5DBSignalsUnacked")},
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'model_age_seconds{{{serving}, alias="champion", model="rf_ret_EURUSD_H1"}}',
+                     "values": f"{2 * 86400}+60x180"},
+                    {"series": f"signals_unacked_deliveries{{{SEL}}}", "values": "0x60"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "150m", "alertname": "MT5DBChampionStale", "exp_alerts": []},
+                    {"eval_time": "50m", "alertname": "MT5DBSignalsUnacked", "exp_alerts": []},
+                ],
+            },
+        ],
+    }  # fmt: skip
+    test_file = tmp_path / "trading_test.yaml"
+    test_file.write_text(yaml.safe_dump(tests))
+    checked = prometheus.promtool("check", "rules", str(rules))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    done = prometheus.promtool("test", "rules", str(test_file))
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -90,7 +90,7 @@ def test_train_from_market_data_registers_versions(
             await conn.close()
 
     (record,) = run(fetch)
-    assert record["name"] == "rf_ret_h5_EURUSD_H1" and record["version"] == 1
+    assert record["name"] == "rf_ret_EURUSD_H1" and record["version"] == 1
     assert record["data_sha256"] == frame_sha256(
         load_candles(
             migrated_database_url,

@@ -28,8 +28,15 @@ async def test_migrate_twice_is_idempotent(database_url):
         assert [r[0] for r in tables] == [
             "api_keys",
             "market_data",
+            "model_alias_history",
+            "model_aliases",
+            "model_artifacts",
             "model_versions",
+            "order_feedback",
             "schema_migrations",
+            "signal_acks",
+            "signal_deliveries",
+            "signals",
             "ticks",
         ]
     finally:

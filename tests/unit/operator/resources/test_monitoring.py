@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from mt5db_operator.resources import monitoring as mon
 from mt5db_operator.resources import tradingstack as ts
@@ -35,7 +36,13 @@ def test_rules_take_every_threshold_from_the_spec() -> None:
     assert (
         "day_of_week()" in rules["MT5DBIngestStalled"]["expr"] and rules["MT5DBIngestStalled"]["for"] == "30m"
     )
-    assert all('namespace="trading", job="demo-api"' in r["expr"] for r in rules.values())
+    # every rule is scoped to this stack's own targets (the API, or serving for the champion's age)
+    assert all(
+        'namespace="trading", job="demo-api"' in r["expr"]
+        for n, r in rules.items()
+        if n != "MT5DBChampionStale"
+    )
+    assert 'namespace="trading", job="demo-serving"' in rules["MT5DBChampionStale"]["expr"]
 
 
 def test_the_seeds_six_alerts_are_there_with_stack_labels() -> None:
@@ -75,3 +82,32 @@ def test_the_configmap_carries_the_grafana_files_adjusted_per_stack() -> None:
 def test_dashboard_label_is_configurable() -> None:
     cm = mon.build_dashboards_configmap(stack(monitoring={"dashboardLabel": {"key": "dash", "value": "yes"}}))
     assert cm["metadata"]["labels"]["dash"] == "yes"
+
+
+def test_trading_alerts_read_what_serving_and_the_api_export() -> None:
+    """The metric names are the exporters' own (mt5db_serving.metrics, mt5db_api.prometheus)."""
+    s = stack(
+        monitoring={"thresholds": {"championMaxAgeDays": 10, "unackedMinutes": 20}}, serving={"enabled": True}
+    )
+    rules = {r["alert"]: r for g in mon.rule_groups(s) for r in g["rules"] if "alert" in r}
+    stale, unacked = rules["MT5DBChampionStale"], rules["MT5DBSignalsUnacked"]
+    assert 'model_age_seconds{namespace="trading", job="demo-serving", alias="champion"}' in stale["expr"]
+    assert stale["expr"].endswith(f"> {10 * 86400}")
+    assert 'signals_unacked_deliveries{namespace="trading", job="demo-api"}' in unacked["expr"]
+    assert unacked["for"] == "20m"
+    sm = mon.build_serving_service_monitor(s)
+    assert_child(sm, "ServiceMonitor", "demo-serving")
+    svc = ts.build_serving_service(s)
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
+
+
+def test_the_alerts_metric_names_exist_in_the_exporters() -> None:
+    from mt5db_api.prometheus import ApiMetrics
+
+    api_names = {m.name for m in ApiMetrics(lambda: None).registry.collect()}
+    assert "signals_unacked_deliveries" in api_names
+    serving_source = (
+        Path(__file__).resolve().parents[4] / "serving" / "mt5db_serving" / "metrics.py"
+    ).read_text()
+    assert '"model_age_seconds"' in serving_source and '"champion_info"' in serving_source

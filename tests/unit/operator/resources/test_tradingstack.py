@@ -140,3 +140,48 @@ def test_database_image_changes_that_are_refused() -> None:
         ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg16.6-ts2.16.1") or ""
     )
     assert ts.refused_db_image_change(base, "registry/custom@sha256:" + "a" * 64) is None
+
+
+def test_serving_is_off_by_default_and_routed_through_the_api_ingress_when_on() -> None:
+    off = stack(api={"ingress": {"host": "t.example.com"}})
+    assert not off.serving.enabled
+    paths = ts.build_api_ingress(off)["spec"]["rules"][0]["http"]["paths"]  # type: ignore[index]
+    assert [p["path"] for p in paths] == ["/"]
+    on = stack(
+        api={"ingress": {"host": "t.example.com"}, "rateLimit": {"requestsPerSecond": 80}},
+        serving={
+            "enabled": True,
+            "replicas": 2,
+            "image": "reg/training:1.0.0",
+            "signals": {"ttlSeconds": 60},
+        },
+    )
+    paths = ts.build_api_ingress(on)["spec"]["rules"][0]["http"]["paths"]  # type: ignore[index]
+    assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in paths] == [
+        ("/predict", "Exact", "demo-serving"),
+        ("/", "Prefix", "demo-api"),
+    ]
+    dep = ts.build_serving_deployment(on)
+    assert_child(dep, "Deployment", "demo-serving")
+    assert dep["spec"]["replicas"] == 2
+    pod = dep["spec"]["template"]["spec"]
+    assert_hardened(pod)
+    (container,) = pod["containers"]
+    assert container["command"] == ["mt5db", "serve"] and container["image"] == "reg/training:1.0.0"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["MT5DB_DATABASE_URL"] == {"secretKeyRef": {"name": "demo-db-credentials", "key": "uri"}}
+    assert (env["MT5DB_SIGNAL_TTL_S"], env["MT5DB_RATE_LIMIT_PER_S"], env["MT5DB_PORT"]) == (
+        "60",
+        "80",
+        "8000",
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert labels[c.LABEL_DB_CLIENT] == "true" and labels[c.LABEL_STACK] == "demo"  # the DB lets it in
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    svc = ts.build_serving_service(on)
+    assert_child(svc, "Service", "demo-serving")
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert (
+        ts.build_serving_deployment(stack(serving={"enabled": True}, suspend=True))["spec"]["replicas"] == 0
+    )
