@@ -276,13 +276,18 @@ def paper_config(args: argparse.Namespace) -> PaperConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mt5db_training.splits import NotEnoughData
     from mt5db_training.train import run_train
 
     error = check_train_arguments(args)
     if error:
         print(f"mt5db train: error: {error}", file=sys.stderr)
         return 2
-    return run_train(train_config(args))
+    try:
+        return run_train(train_config(args))
+    except NotEnoughData as exc:
+        print(f"mt5db train: error: not enough data for this protocol: {exc}", file=sys.stderr)
+        return 2
 
 
 def _paper(args: argparse.Namespace) -> int:
