@@ -16,8 +16,8 @@ What it writes (never edit these by hand; edit this script and run it):
   namespace `mt5db` with the CRD's default thresholds, for a Prometheus without the Prometheus
   Operator; `grafana/alerts/mt5db-alerts.test.yaml` (hand-written) is its `promtool test rules`.
 
-Every Prometheus query uses only metrics the API or the operator exports, scoped by the
-`$namespace`/`$job` variables; every SQL query reads only tables of the migration chain and is
+Every Prometheus query uses only metrics the API, `mt5db serve` or the operator exports, scoped by
+the `$namespace`/`$job` variables (`$serving` for serving's own job); every SQL query reads only tables of the migration chain and is
 cheap on large tables (loose index scans over the primary key, no count(*) over the hypertable).
 Both are run against real servers in tests/integration/grafana/.
 """
@@ -370,41 +370,111 @@ def ingest() -> dict[str, Any]:
 # -- what the platform adds: models and backups -------------------------------------------------------
 
 
+# `mt5db serve` is its own scrape job (the TradingStack's `<name>-serving` Service).
+SERVING_VAR = _prom_var(
+    "serving", "Serving (job)", 'label_values(model_load_seconds_count{namespace=~"$namespace"}, job)'
+)
+SSEL = 'namespace=~"$namespace", job=~"$serving"'
+MAX_MODEL_AGE_S = 90 * 86400  # serving's default max_model_age_s: older champions trade no more
+
+
 def trading() -> dict[str, Any]:
     b = Board()
     b.add("table", "Model champion and age",
-          "Per (symbol, timeframe, model): the champion, or the newest version where none is champion.",
-          [sql("""SELECT DISTINCT ON (symbol, timeframe, name)
-  symbol, timeframe, name AS model, version, status, algo, created_at AS registered,
-  extract(epoch FROM now() - created_at)::bigint AS "age (s)"
-FROM model_versions
-ORDER BY symbol, timeframe, name, (status = 'champion') DESC, version DESC""")], w=16, h=8)  # fmt: skip
-    b.add("stat", "Newest model version", "Age of the newest registered model version.",
+          "The registry's aliases: per (symbol, timeframe, model kind) the champion and the challenger, "
+          "with the version's verdict, whether its report beats its baselines after costs (only then "
+          "may a champion trade live), when the alias last moved and how old the version is.",
+          [sql("""SELECT a.symbol, a.timeframe, a.model_kind AS kind, a.alias,
+  v.name || ':v' || v.version AS model, v.version, v.verdict, v.beats_baselines,
+  a.updated_at AS "alias set", v.created_at AS registered,
+  extract(epoch FROM now() - v.created_at)::bigint AS "age (s)"
+FROM model_aliases a JOIN model_versions v ON v.id = a.version_id
+ORDER BY a.symbol, a.timeframe, a.model_kind, a.alias""")], w=16, h=8)  # fmt: skip
+    b.add("stat", "Newest model version", "Age of the newest registered model version, and how many exist.",
           [sql("""SELECT extract(epoch FROM now() - max(created_at))::bigint AS "newest version age",
   count(*) AS versions
 FROM model_versions""")], w=8, h=8, unit="s")  # fmt: skip
+    b.add("table", "Alias changes (last 20)",
+          "Every promotion, challenger, rollback and override with who or what did it and why "
+          "(the gate's reason is printed here as `mt5db models show` prints it).",
+          [sql("""SELECT h.changed_at AS changed, h.symbol, h.timeframe, h.model_kind AS kind, h.alias, h.action,
+  v.name || ':v' || v.version AS version, p.name || ':v' || p.version AS previous, h.actor, h.reason
+FROM model_alias_history h
+LEFT JOIN model_versions v ON v.id = h.version_id
+LEFT JOIN model_versions p ON p.id = h.previous_version_id
+ORDER BY h.id DESC LIMIT 20""")], w=24, h=8)  # fmt: skip
+    b.add("timeseries", "Predictions by model version",
+          "Predictions per second answered by `mt5db serve`, by model version (GET/POST /predict and the "
+          "signal loop's cached reads).",
+          [prom(f"sum by (model_version) (rate(predictions_total{{{SSEL}}}[{RI}]))", "{{model_version}}")],
+          w=12, h=8, unit="ops")  # fmt: skip
+    b.add("timeseries", "Prediction latency p95",
+          "p95 time to answer a prediction (features from the stored history or the body, then the "
+          "model), by source (stored | body).",
+          [prom(f"histogram_quantile(0.95, sum by (le, source) (rate(prediction_latency_seconds_bucket{{{SSEL}}}[{RI}])))",
+                "{{source}} p95")], w=12, h=8, unit="s")  # fmt: skip
+    b.add("timeseries", "Signals per minute",
+          "Signals created (model ones by serving, manual ones by the API; shadow ones are stored and "
+          "never delivered), delivered to pollers, acked by status, and expired by the sweeper.",
+          [prom(f'60 * sum by (delivery) (rate(signals_created_total{{{SSEL}, source="model"}}[{RI}]))',
+                "created model {{delivery}}"),
+           prom(f'60 * sum by (delivery) (rate(signals_created_total{{{SEL}, source="manual"}}[{RI}]))',
+                "created manual {{delivery}}"),
+           prom(f"60 * sum(rate(signals_delivered_total{{{SEL}}}[{RI}]))", "delivered"),
+           prom(f"60 * sum by (status) (rate(signals_acked_total{{{SEL}}}[{RI}]))", "acked {{status}}"),
+           prom(f"60 * sum by (delivery) (rate(signals_expired_total{{{SEL}}}[{RI}]))", "expired {{delivery}}")],
+          w=12, h=8, unit="short")  # fmt: skip
+    b.add("bargauge", "Model age",
+          "Seconds since each loaded version was trained, per model and alias (serving's model_age_seconds). "
+          "A champion past its max model age keeps answering /predict but trades no more; the "
+          "champion-stale alert fires at the stack's championMaxAgeDays.",
+          [prom(f"max by (model, alias) (model_age_seconds{{{SSEL}}})", "{{model}} {{alias}}", instant=True)],
+          w=12, h=8, unit="s",
+          thresholds=_thresholds((None, "green"), (MAX_MODEL_AGE_S / 2, "yellow"), (MAX_MODEL_AGE_S, "red")))  # fmt: skip
+    b.add("table", "Signals by state",
+          "Signals created in the selected range by delivery (live | shadow), source and state "
+          "(PENDING, SENT, ACKED, EXPIRED).",
+          [sql("""SELECT symbol, timeframe, delivery, source, state, count(*) AS signals, max(ts) AS newest
+FROM signals WHERE $__timeFilter(ts)
+GROUP BY symbol, timeframe, delivery, source, state ORDER BY symbol, timeframe, delivery, source, state""")],
+          w=12, h=8)  # fmt: skip
+    b.add("table", "Shadow signals and why (last 20)",
+          "Signals recorded but never delivered, with the version that derived them and every reason it "
+          "may not trade (a challenger, a report that does not beat its baselines, a stale model or bar).",
+          [sql("""SELECT s.ts AS created, s.symbol, s.timeframe, s.side, s.confidence,
+  v.name || ':v' || v.version AS model, s.shadow_reason AS reason
+FROM signals s LEFT JOIN model_versions v ON v.id = s.model_version_id
+WHERE s.delivery = 'shadow'
+ORDER BY s.ts DESC LIMIT 20""")], w=12, h=8)  # fmt: skip
+    b.add("stat", "Deliveries left unacked",
+          "Signals delivered within the last day that no ack answered within the API's ack deadline "
+          "(the signals-unacked alert).",
+          [prom(f"max(signals_unacked_deliveries{{{SEL}}})", "unacked", instant=True)],
+          w=6, h=5, decimals=0, thresholds=_thresholds((None, "green"), (1, "red")))  # fmt: skip
     backup = 'namespace=~"$namespace"'
     b.add("stat", "Last successful backup", "Time since the newest successful backup Job of any policy.",
           [prom(f"time() - max(mt5db_operator_last_backup_success_timestamp_seconds{{{backup}}})", "age",
                 instant=True)],
-          w=8, h=5, unit="s", thresholds=_thresholds((None, "green"), (90000, "red")))  # fmt: skip
+          w=6, h=5, unit="s", thresholds=_thresholds((None, "green"), (90000, "red")))  # fmt: skip
     b.add("stat", "Last verified restore",
           "Time since the newest successful backup of a policy with verify: true (its dump was restored "
           "into a scratch database and compared).",
           [prom(f"time() - max(mt5db_operator_last_backup_verified_timestamp_seconds{{{backup}}})", "age",
                 instant=True)],
-          w=8, h=5, unit="s", thresholds=_thresholds((None, "green"), (8 * 86400, "red")))  # fmt: skip
+          w=6, h=5, unit="s", thresholds=_thresholds((None, "green"), (8 * 86400, "red")))  # fmt: skip
     b.add("table", "Backups per policy", "Newest successful and newest verified backup per BackupPolicy.",
           [prom(f"max by (policy) (mt5db_operator_last_backup_success_timestamp_seconds{{{backup}}}) * 1000",
                 "succeeded", instant=True),
            prom(f"max by (policy) (mt5db_operator_last_backup_verified_timestamp_seconds{{{backup}}}) * 1000",
                 "verified", instant=True)],
-          w=8, h=5, unit="dateTimeAsIso",
+          w=6, h=5, unit="dateTimeAsIso",
           transformations=[{"id": "merge", "options": {}}])  # fmt: skip
     return dashboard(
         "mt5db-trading", "MT5 Trading DB / Models and backups",
-        "The model registry (PostgreSQL) and the BackupPolicies (the operator's metrics).",
-        b, [*STACK_VARS, POSTGRES_VAR], ["models", "backups"],
+        "The trading loop: the registry's champions and challengers and their history (PostgreSQL), "
+        "serving's predictions and model age, the signals' life (created, delivered, acked, expired, "
+        "shadow), and the BackupPolicies (the operator's metrics).",
+        b, [*STACK_VARS, SERVING_VAR, POSTGRES_VAR], ["models", "signals", "backups"],
     )  # fmt: skip
 
 

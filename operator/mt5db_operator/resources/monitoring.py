@@ -260,9 +260,9 @@ def build_prometheus_rule(stack: TradingStackSpec) -> dict[str, Any]:
 def dashboards(stack: TradingStackSpec) -> dict[str, str]:
     """The dashboards of grafana/dashboards/ for this stack: the same files with three changes,
     so several stacks can share one Grafana: the uid gains a suffix unique to the stack, the
-    title names the stack, and the namespace/job variables start on the stack's own values."""
+    title names the stack, and the namespace/job/serving variables start on the stack's own values."""
     suffix = hashlib.sha256(f"{stack.namespace}/{stack.name}".encode()).hexdigest()[:8]
-    current = {"namespace": stack.namespace, "job": stack.api_name()}
+    current = {"namespace": stack.namespace, "job": stack.api_name(), "serving": stack.serving_name()}
     out = {}
     for name, text in sorted(FILES.items()):
         board = json.loads(text)

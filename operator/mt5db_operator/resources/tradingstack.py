@@ -471,7 +471,7 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
 
 # -- Serving ------------------------------------------------------------------------------------
 # `mt5db serve` runs in the training image (scikit-learn, TA-Lib: the feature function and the
-# artifacts), beside the API whose image stays free of them (docs/decisions/0007).
+# artifacts), beside the API whose image stays free of them (docs/decisions/0010).
 
 SERVING_PATHS = ("/predict",)
 

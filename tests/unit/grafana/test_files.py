@@ -19,6 +19,7 @@ from mt5db_api.prometheus import ApiMetrics
 from mt5db_core.market import tables
 from mt5db_operator.instruments import OperatorMetrics
 from mt5db_operator.resources.dashboard_files import FILES
+from mt5db_serving.metrics import ServingMetrics
 
 REPO = Path(__file__).resolve().parents[3]
 DASHBOARDS = REPO / "grafana" / "dashboards"
@@ -41,9 +42,14 @@ def targets(board: dict[str, Any], kind: str) -> list[tuple[dict[str, Any], dict
 
 
 def exported_names() -> set[str]:
-    """Every sample name the API and the operator really export (from their own registries)."""
+    """Every sample name the API, serving and the operator really export (from their own registries)."""
     names = {"up"}
-    for registry in (ApiMetrics(lambda: None).registry, OperatorMetrics().registry):
+    registries = (
+        ApiMetrics(lambda: None).registry,
+        ServingMetrics(list).registry,
+        OperatorMetrics().registry,
+    )
+    for registry in registries:
         for family in registry.collect():
             base = family.name
             names |= {base, f"{base}_total", f"{base}_bucket", f"{base}_sum", f"{base}_count"}
@@ -105,7 +111,9 @@ def test_prometheus_queries_are_scoped_use_rate_interval_and_exported_metrics() 
             expr = target["expr"]
             operator_metric = "mt5db_operator_" in expr
             assert 'namespace=~"$namespace"' in expr, panel["title"]
-            assert operator_metric or 'job=~"$job"' in expr, panel["title"]
+            # serving's panels select its own job (`mt5db serve` is a separate workload)
+            job = 'job=~"$serving"' if 'job=~"$serving"' in expr and "serving" in variables else 'job=~"$job"'
+            assert operator_metric or job in expr, panel["title"]
             for window in re.findall(r"(?:rate|increase)\([^\[]+\[([^\]]+)\]", expr):
                 assert window in ("$__rate_interval", "$__range"), (panel["title"], window)
             used = set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\{", expr))
@@ -113,7 +121,8 @@ def test_prometheus_queries_are_scoped_use_rate_interval_and_exported_metrics() 
 
 
 def test_sql_reads_only_the_platforms_tables_and_never_counts_the_whole_hypertable() -> None:
-    ours = {tables.MARKET_DATA, tables.TICKS, tables.MODEL_VERSIONS}
+    ours = {tables.MARKET_DATA, tables.TICKS, tables.MODEL_VERSIONS, tables.MODEL_ALIASES,
+            tables.MODEL_ALIAS_HISTORY, tables.SIGNALS}  # fmt: skip
     catalogs = {"pg_stat_user_tables", "pg_inherits"}
     for board in boards().values():
         for panel, target in targets(board, "grafana-postgresql-datasource"):
@@ -139,7 +148,8 @@ def test_the_seeds_ten_panels_and_the_platforms_additions_exist() -> None:
             "Records per minute", "Last data received per symbol (top 20)", "Distribution by symbol",
             "Price: major pairs", "Latest market data (last 50)"}  # fmt: skip
     added = {"Ingest latency", "Rejected items by reason", "Staleness per symbol", "Model champion and age",
-             "Last successful backup", "Last verified restore"}  # fmt: skip
+             "Last successful backup", "Last verified restore", "Predictions by model version",
+             "Prediction latency p95", "Signals per minute", "Model age"}  # fmt: skip
     assert seed <= titles and added <= titles
 
 

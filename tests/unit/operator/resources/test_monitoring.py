@@ -72,6 +72,8 @@ def test_the_configmap_carries_the_grafana_files_adjusted_per_stack() -> None:
         current = {v["name"]: v.get("current") for v in board["templating"]["list"]}
         assert current["namespace"] == {"text": "trading", "value": "trading"}
         assert current["job"] == {"text": "demo-api", "value": "demo-api"}
+        if name == "mt5db-trading.json":  # its serving panels start on the stack's serving job
+            assert current["serving"] == {"text": "demo-serving", "value": "demo-serving"}
         # Nothing else differs from the file.
         for key in ("uid", "title", "templating"):
             board.pop(key), source.pop(key)
