@@ -2,9 +2,12 @@
 
 `migrate()` holds a PostgreSQL advisory lock for its whole run, so several API replicas (or
 `mt5db migrate` jobs) may call it at once: one applies, the others wait and then find nothing to do.
-TimescaleDB statements run only when the extension is available (pg_available_extensions) and
-loadable; otherwise they are skipped with a stated reason and plain PostgreSQL serves identical
-query results (candles are resampled on the fly instead of read from continuous aggregates).
+TimescaleDB statements run only when the extension is usable: available (pg_available_extensions)
+and either preloaded (shared_preload_libraries) or already installed. An extension that is only
+available makes `CREATE EXTENSION` end the session with FATAL "must be preloaded", so that case is
+decided before, from the settings. Otherwise the Timescale layer is skipped with a stated reason and
+plain PostgreSQL serves identical query results (candles are resampled on the fly instead of read
+from continuous aggregates).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+import asyncpg
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +134,39 @@ async def timescale_available(conn: Any) -> bool:
     return bool(row)
 
 
+NOT_AVAILABLE = (
+    "timescaledb is not in pg_available_extensions: plain PostgreSQL tables, no hypertables, "
+    "compression, retention policies or continuous aggregates; /candles resamples on the fly"
+)
+NOT_PRELOADED = (
+    "timescaledb is available but not in shared_preload_libraries (CREATE EXTENSION would end the "
+    "session with FATAL): plain PostgreSQL tables; preload it (docs/api.md) and migrate again"
+)
+
+
+def timescale_unusable(*, available: bool, preloaded: bool, installed: bool) -> str | None:
+    """Why the Timescale layer cannot run on a server with these facts, or None when it can.
+
+    Installed counts as usable: the extension got created, so the server loads it (embedded
+    engines link it in without shared_preload_libraries).
+    """
+    if not available:
+        return NOT_AVAILABLE
+    if not (preloaded or installed):
+        return NOT_PRELOADED
+    return None
+
+
+async def timescale_facts(conn: Any) -> dict[str, bool]:
+    """available / preloaded / installed, in one round trip and without loading anything."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, "
+        "'timescaledb' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) "
+        "AS preloaded, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed"
+    )
+    return {k: bool(row[k]) for k in ("available", "preloaded", "installed")}
+
+
 async def schema_version(conn: Any) -> int:
     """The applied schema version (0 when never migrated)."""
     exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
@@ -177,7 +215,10 @@ async def migrate(
         report.version = await schema_version(conn)
         await _timescale_layer(conn, report, retention_days, compress_after_days, use_timescale)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        # A session that ended (terminated, FATAL) released its advisory lock with it; unlocking
+        # would raise InterfaceError and hide the error that ended it.
+        if not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return report
 
 
@@ -192,16 +233,18 @@ async def _timescale_layer(
     if use_timescale is False:
         report.skipped.append("timescaledb disabled by the caller")
         return
-    if not await timescale_available(conn):
-        report.skipped.append(
-            "timescaledb is not in pg_available_extensions: plain PostgreSQL tables, no hypertables, "
-            "compression, retention policies or continuous aggregates; /candles resamples on the fly"
-        )
+    reason = timescale_unusable(**await timescale_facts(conn))
+    if reason is not None:
+        report.skipped.append(reason)
         return
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except Exception as exc:  # e.g. not in shared_preload_libraries
-        report.skipped.append(f"timescaledb available but not loadable ({type(exc).__name__}); plain tables")
+    except asyncpg.PostgresError as exc:  # e.g. no CREATE right on the database
+        if conn.is_closed():  # FATAL: nothing to fall back on in a session that is gone
+            raise
+        report.skipped.append(
+            f"timescaledb usable but CREATE EXTENSION failed ({exc.sqlstate}); plain tables"
+        )
         return
     report.timescale = True
     for table in ("market_data", "ticks"):
