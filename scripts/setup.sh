@@ -57,6 +57,7 @@ python_env() {
 test_services() {
   say "control plane: $(tests/cluster/build.sh)"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
+  .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2
 }
 
 system_packages
