@@ -167,6 +167,40 @@ async def timescale_facts(conn: Any) -> dict[str, bool]:
     return {k: bool(row[k]) for k in ("available", "preloaded", "installed")}
 
 
+# Chunk sizing (the default 7 days made 3 years of H1 into ~167 tiny chunks): about this many rows
+# per chunk, so that a chunk's indexes fit in memory while a replay or a training read touches few
+# chunks. Density comes from the stored data; for an empty table from what one stack usually holds
+# (about 20 symbols: M1 plus coarser bars; a few ticks a second each).
+CHUNK_TARGET_ROWS = 5_000_000
+ASSUMED_ROWS_PER_DAY = {"market_data": 30_000.0, "ticks": 1_000_000.0}
+MAX_CHUNK_DAYS = 90  # retention and compression act on whole chunks: keep their step bounded
+
+
+def chunk_interval_days(rows_per_day: float) -> int:
+    """Whole days holding about CHUNK_TARGET_ROWS rows at this density, within [1, MAX_CHUNK_DAYS]."""
+    if rows_per_day <= 0:
+        return MAX_CHUNK_DAYS
+    return max(1, min(MAX_CHUNK_DAYS, int(CHUNK_TARGET_ROWS / rows_per_day)))
+
+
+async def rows_per_day(conn: Any, table: str) -> float | None:
+    """Stored rows per day of `table` over its stored span; None when it holds under a day.
+
+    A hypertable is counted by TimescaleDB's estimate and its ts index (cheap on every migration);
+    a plain table is counted exactly, once: at its conversion.
+    """
+    hyper = await conn.fetchval(
+        "SELECT count(*) > 0 FROM timescaledb_information.hypertables WHERE hypertable_name = $1", table
+    )
+    count = f"approximate_row_count('{table}')" if hyper else "count(*)"
+    row = await conn.fetchrow(
+        f"SELECT {count} AS n, extract(epoch FROM max(ts) - min(ts)) / 86400 AS days FROM {table}"  # noqa: S608 - constant names
+    )
+    if row["days"] is None or row["days"] < 1:
+        return None
+    return float(row["n"]) / float(row["days"])
+
+
 async def schema_version(conn: Any) -> int:
     """The applied schema version (0 when never migrated)."""
     exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
@@ -248,9 +282,14 @@ async def _timescale_layer(
         return
     report.timescale = True
     for table in ("market_data", "ticks"):
+        days = chunk_interval_days(await rows_per_day(conn, table) or ASSUMED_ROWS_PER_DAY[table])
+        interval = f"INTERVAL '{days} days'"
         await conn.execute(
-            f"SELECT create_hypertable('{table}', 'ts', if_not_exists => TRUE, migrate_data => TRUE)"
+            f"SELECT create_hypertable('{table}', 'ts', chunk_time_interval => {interval}, "
+            "if_not_exists => TRUE, migrate_data => TRUE)"
         )
+        await conn.execute(f"SELECT set_chunk_time_interval('{table}', {interval})")  # new chunks
+        report.policies.append(f"{table}: chunks of {days} days")
     if compress_after_days is not None:
         await conn.execute(
             "ALTER TABLE market_data SET (timescaledb.compress, "

@@ -4,10 +4,18 @@ plain PostgreSQL at all times. One connection per test: the engine has one backe
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 import pytest
 
-from mt5db_api.db.migrations import AGGREGATES, migrate
+from mt5db_api.db.migrations import (
+    AGGREGATES,
+    ASSUMED_ROWS_PER_DAY,
+    MAX_CHUNK_DAYS,
+    chunk_interval_days,
+    migrate,
+)
 
 pytestmark = pytest.mark.timescale
 
@@ -33,3 +41,45 @@ async def test_migrate_twice_builds_hypertables_and_aggregates(timescale):
         assert views == {f"candles_{name.lower()}" for name, _ in AGGREGATES}
     finally:
         await conn.close()
+
+
+async def test_chunk_intervals_follow_the_data_density(timescale):
+    """Three years of H1 (one symbol) became ~160 weekly chunks; sized from density they are a few."""
+    conn = await connect(timescale.dsn)
+    try:
+        await migrate(conn, use_timescale=False)  # plain tables first, filled, then converted
+        await conn.execute(
+            "INSERT INTO market_data (symbol, timeframe, ts, open, high, low, close, volume) "
+            "SELECT 'EURUSD', 'H1', t, 1, 2, 0.5, 1.5, 10 FROM generate_series("
+            "'2021-10-18'::timestamptz, '2024-10-17', '1 hour') t"
+        )
+        report = await migrate(conn)
+        chunks = await conn.fetchval(
+            "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'market_data'"
+        )
+        assert chunks <= 3 * 365 // MAX_CHUNK_DAYS + 2, chunks
+        assert f"market_data: chunks of {MAX_CHUNK_DAYS} days" in report.policies
+        ticks_days = chunk_interval_days(ASSUMED_ROWS_PER_DAY["ticks"])
+        assert f"ticks: chunks of {ticks_days} days" in report.policies
+        intervals = dict(
+            await conn.fetch("SELECT hypertable_name, time_interval FROM timescaledb_information.dimensions")
+        )
+        assert intervals["market_data"] == timedelta(days=MAX_CHUNK_DAYS)
+        assert intervals["ticks"] == timedelta(days=ticks_days)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("rows_per_day", "days"),
+    [
+        (24.0, MAX_CHUNK_DAYS),
+        (30_000.0, 90),
+        (200_000.0, 25),
+        (1_000_000.0, 5),
+        (1e9, 1),
+        (0.0, MAX_CHUNK_DAYS),
+    ],
+)
+def test_chunk_interval_days(rows_per_day, days):
+    assert chunk_interval_days(rows_per_day) == days
