@@ -117,6 +117,13 @@ AGGREGATES = [("M5", "5 minutes"), ("M15", "15 minutes"), ("M30", "30 minutes"),
               ("H1", "1 hour"), ("H4", "4 hours"), ("D1", "1 day")]  # fmt: skip
 
 
+def refresh_every(width: str) -> str:
+    """A view's refresh schedule: its bucket width, at most an hour. Answers do not wait for it
+    (stale windows are read raw, market_data.view_is_current); it only keeps the fast path warm,
+    and fewer refreshes keep the background workers free (docs/operator.md)."""
+    return width if width.endswith(("minutes", "minute")) else "1 hour"
+
+
 @dataclass
 class MigrationReport:
     """What one migrate() run did."""
@@ -325,7 +332,7 @@ async def _timescale_layer(
             await conn.execute(f"ALTER MATERIALIZED VIEW {view} SET (timescaledb.materialized_only = false)")
             await conn.execute(
                 f"SELECT add_continuous_aggregate_policy('{view}', start_offset => NULL, "
-                "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', "
+                f"end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '{refresh_every(width)}', "
                 "if_not_exists => TRUE)"
             )
         # Back-fill: the original server (docs/ea-contract.md §0) created its aggregates WITH NO DATA

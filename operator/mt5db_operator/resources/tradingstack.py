@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from mt5db_operator.constants import DB_SERVER_SETTINGS
 from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
 from mt5db_operator.resources.pod import (
     API_UID,
@@ -154,6 +155,8 @@ def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
         "name": "timescaledb",
         "image": db.image,
         "imagePullPolicy": "IfNotPresent",
+        # The image's entrypoint runs `postgres` with these; -c wins over what its tuning wrote.
+        "args": ["postgres", *(arg for k, v in DB_SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
         "ports": [{"name": "postgres", "containerPort": DB_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "POSTGRES_DB", "value": DB_NAME},

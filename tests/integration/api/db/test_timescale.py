@@ -16,6 +16,8 @@ from mt5db_api.db.migrations import (
     chunk_interval_days,
     migrate,
 )
+from mt5db_operator.resources.tradingstack import build_db_statefulset
+from mt5db_operator.specs import Meta, TradingStackSpec
 
 pytestmark = pytest.mark.timescale
 
@@ -83,3 +85,31 @@ async def test_chunk_intervals_follow_the_data_density(timescale):
 )
 def test_chunk_interval_days(rows_per_day, days):
     assert chunk_interval_days(rows_per_day) == days
+
+
+async def test_the_database_pod_has_a_worker_for_every_job(timescale):
+    """Every job migrate creates (all policies on) plus TimescaleDB's own and one scheduler per
+    database fit the background workers the operator's StatefulSet configures, and those plus the
+    parallel workers fit max_worker_processes (the default 8 left jobs failing to start)."""
+    conn = await connect(timescale.dsn)
+    try:
+        await migrate(conn, retention_days=730, compress_after_days=7)
+        jobs = await conn.fetchval("SELECT count(*) FROM timescaledb_information.jobs")
+        schedules = dict(
+            await conn.fetch(
+                "SELECT hypertable_name, schedule_interval FROM timescaledb_information.jobs "
+                "WHERE proc_name = 'policy_refresh_continuous_aggregate'"
+            )
+        )
+    finally:
+        await conn.close()
+    assert jobs >= 15
+    stack = TradingStackSpec.parse({}, Meta(name="demo", namespace="trading", uid="1", generation=1))
+    args = build_db_statefulset(stack)["spec"]["template"]["spec"]["containers"][0]["args"]
+    settings = dict(a.split("=", 1) for a in args[2::2])
+    assert args[0] == "postgres" and set(args[1::2]) == {"-c"}
+    workers = int(settings["timescaledb.max_background_workers"])
+    assert jobs + 3 <= workers  # schedulers: mt5db, postgres, template1
+    assert workers + int(settings["max_parallel_workers"]) + 1 <= int(settings["max_worker_processes"])
+    assert settings["shared_preload_libraries"] == "timescaledb"
+    assert sorted(schedules.values()) == sorted(timedelta(minutes=m) for m in (5, 15, 30, 60, 60, 60))
