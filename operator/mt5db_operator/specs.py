@@ -82,6 +82,7 @@ class IngressSpec:
     host: str
     class_name: str | None
     tls_secret: str | None
+    controller_namespace: str  # the API's NetworkPolicy admits the controller from there
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class ApiSpec:
 @dataclass(frozen=True)
 class MonitoringSpec:
     enabled: bool
+    namespace: str  # where Prometheus scrapes from (the API's NetworkPolicy admits it)
     rules: bool
     service_monitor: bool
     dashboards: bool
@@ -161,12 +163,14 @@ class TradingStackSpec:
                     host=ingress["host"],
                     class_name=ingress.get("className"),
                     tls_secret=ingress.get("tlsSecretName"),
+                    controller_namespace=str(ingress.get("controllerNamespace") or "ingress-nginx"),
                 )
                 if ingress.get("host")
                 else None,
             ),
             monitoring=MonitoringSpec(
                 enabled=bool(mon.get("enabled", True)),
+                namespace=str(mon.get("namespace") or "monitoring"),
                 rules=bool(mon.get("rules", True)),
                 service_monitor=bool(mon.get("serviceMonitor", True)),
                 dashboards=bool(mon.get("dashboards", True)),

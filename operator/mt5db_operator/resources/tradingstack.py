@@ -12,7 +12,8 @@ import json
 import re
 from typing import Any
 
-from mt5db_operator.constants import DB_SERVER_SETTINGS
+from mt5db_core.paths import PUBLIC_PATHS
+from mt5db_operator.constants import DB_SERVER_SETTINGS, LABEL_STACK
 from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
 from mt5db_operator.resources.pod import (
     API_UID,
@@ -428,6 +429,28 @@ def build_api_hpa(stack: TradingStackSpec) -> dict[str, Any]:
     }
 
 
+def build_api_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
+    """The API pods accept their port only from the ingress controller's namespace (with an
+    Ingress), the monitoring namespace (the /prometheus scrape) and this stack's own pods."""
+    peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {LABEL_STACK: stack.name}}}]
+    namespaces = [stack.monitoring.namespace]
+    if stack.api.ingress is not None:
+        namespaces.insert(0, stack.api.ingress.controller_namespace)
+    peers += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in namespaces
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(stack.api_network_policy_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {
+            "podSelector": {"matchLabels": selector(stack.name, "api")},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": API_PORT}]}],
+        },
+    }
+
+
 def build_api_pdb(stack: TradingStackSpec) -> dict[str, Any]:
     """maxUnavailable 1 (not minAvailable 1): a single replica never blocks a node drain."""
     return {
@@ -447,12 +470,14 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
             {
                 "host": ingress.host,
                 "http": {
+                    # Only what EAs and clients call (exact paths); never /prometheus or the docs.
                     "paths": [
                         {
-                            "path": "/",
-                            "pathType": "Prefix",
+                            "path": path,
+                            "pathType": "Exact",
                             "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
                         }
+                        for path in PUBLIC_PATHS
                     ]
                 },
             }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from mt5db_core.paths import PUBLIC_PATHS
 from mt5db_operator import constants as c
 from mt5db_operator.resources import tradingstack as ts
 
@@ -140,3 +141,33 @@ def test_database_image_changes_that_are_refused() -> None:
         ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg16.6-ts2.16.1") or ""
     )
     assert ts.refused_db_image_change(base, "registry/custom@sha256:" + "a" * 64) is None
+
+
+def test_ingress_routes_only_the_public_paths() -> None:
+    ing = ts.build_api_ingress(stack(api={"ingress": {"host": "x.example.com"}}))
+    assert ing is not None
+    paths = ing["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [(p, "Exact") for p in PUBLIC_PATHS]
+    routed = {p["path"] for p in paths}
+    assert not routed & {"/", "/prometheus", "/docs", "/redoc", "/openapi.json"}
+
+
+def test_api_network_policy_admits_the_controller_monitoring_and_the_stack() -> None:
+    s = stack(api={"ingress": {"host": "x.example.com", "controllerNamespace": "edge"}},
+              monitoring={"namespace": "obs"})  # fmt: skip
+    np = ts.build_api_network_policy(s)
+    assert np["spec"]["podSelector"]["matchLabels"].items() <= (
+        ts.build_api_deployment(s)["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (rule,) = np["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ts.API_PORT}]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {c.LABEL_STACK: "demo"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "obs"}}},
+    ]
+    # Without an Ingress nothing outside the stack but the scrape gets in.
+    bare = ts.build_api_network_policy(stack())["spec"]["ingress"][0]["from"]
+    assert [p.get("namespaceSelector") for p in bare][1:] == [
+        {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    ]
