@@ -208,8 +208,12 @@ class TradingStackSpec:
         """The Secret whose `uri` key every database client reads (generated or external)."""
         return self.database.external_secret or self.db_credentials_secret()
 
-    def db_secret_key(self) -> str:
-        return self.database.external_key if self.database.external_secret else "uri"
+    def db_secret_key(self, role: str = "owner") -> str:
+        """The DSN key for a database role (docs/operator.md, "Database roles"): `owner` migrates and
+        backs up, `app` is the API's (no DDL), `readonly` training's. An external Secret has one."""
+        if self.database.external_secret:
+            return self.database.external_key
+        return {"owner": "uri", "app": "app-uri", "readonly": "readonly-uri"}[role]
 
     def api_key_secret(self) -> str:
         """The first API key, for whoever configures the EAs. Never copied anywhere else."""

@@ -31,7 +31,11 @@ API_PORT = 8000
 PGDATA_MOUNT = "/home/postgres/pgdata"
 DB_NAME = "mt5db"
 DB_OWNER = "mt5db"
+DB_APP = "mt5db_app"  # mt5db_api.db.roles creates both in `mt5db migrate`
 DB_READONLY = "mt5db_readonly"
+# TLS when the server offers it (the timescaledb-ha image does); `prefer` because the image's
+# certificate is self-signed, so there is no CA to verify against (docs/operator.md).
+DB_SSLMODE = "prefer"
 
 
 # -- Secrets ------------------------------------------------------------------------------------
@@ -42,20 +46,28 @@ EA_KEY_SCOPES = "ingest,read,signals"
 
 
 def build_db_credentials_secret(stack: TradingStackSpec, passwords: dict[str, str]) -> dict[str, Any]:
-    """Owner, read-only and superuser credentials plus a ready DSN (`uri`) for every client."""
+    """Owner, application, read-only and superuser credentials, and a DSN per role."""
     host = stack.db_host()
     owner_pw = passwords["password"]
+
+    def dsn(user: str, password: str) -> str:
+        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
+        return f"postgresql://{user}:{password}@{host}:{DB_PORT}/{DB_NAME}?sslmode={DB_SSLMODE}"
+
     data = {
         "host": host,
         "port": str(DB_PORT),
         "database": DB_NAME,
         "username": DB_OWNER,
         "password": owner_pw,
+        "app-username": DB_APP,
+        "app-password": passwords["app-password"],
         "readonly-username": DB_READONLY,
         "readonly-password": passwords["readonly-password"],
         "superuser-password": passwords["superuser-password"],
-        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
-        "uri": f"postgresql://{DB_OWNER}:{owner_pw}@{host}:{DB_PORT}/{DB_NAME}",
+        "uri": dsn(DB_OWNER, owner_pw),
+        "app-uri": dsn(DB_APP, passwords["app-password"]),
+        "readonly-uri": dsn(DB_READONLY, passwords["readonly-password"]),
     }
     return {
         "apiVersion": "v1",
@@ -268,9 +280,10 @@ def migrate_hash(stack: TradingStackSpec) -> str:
     return short_hash(_migrate_job_spec(stack))
 
 
-def api_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+def api_env(stack: TradingStackSpec, role: str = "app") -> list[dict[str, Any]]:
+    """The API's environment; it connects as the application role (the migration as the owner)."""
     return [
-        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key(role)),
         {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
         {"name": "MT5DB_PORT", "value": str(API_PORT)},
         {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
@@ -294,8 +307,15 @@ def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
 
 
 def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
+    # The owner migrates and (managed database) sets the two other roles' passwords and grants.
+    roles = (
+        [secret_env("MT5DB_APP_PASSWORD", stack.db_credentials_secret(), "app-password"),
+         secret_env("MT5DB_READONLY_PASSWORD", stack.db_credentials_secret(), "readonly-password")]
+        if stack.database_managed() else []
+    )  # fmt: skip
     env = [
-        *api_env(stack),
+        *api_env(stack, role="owner"),
+        *roles,
         *({"name": k, "value": v} for k, v in timescale_settings(stack).items()),
         secret_env("MT5DB_BOOTSTRAP_KEY_ID", stack.api_key_hash_secret(), "key-id"),
         secret_env("MT5DB_BOOTSTRAP_KEY_HASH", stack.api_key_hash_secret(), "key-hash"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from mt5db_core.paths import PUBLIC_PATHS
 from mt5db_operator import constants as c
 from mt5db_operator.resources import tradingstack as ts
 
-from ..helpers import assert_child, assert_hardened, stack
+from ..helpers import META, assert_child, assert_hardened, stack
 
 
 def test_builders_are_deterministic() -> None:
@@ -68,7 +69,7 @@ def test_api_reads_the_dsn_from_the_secret_never_inline() -> None:
     env = {e["name"]: e for e in ts.api_env(stack())}
     assert env["MT5DB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "demo-db-credentials",
-        "key": "uri",
+        "key": "app-uri",  # the application role: no DDL
     }
     ext = {
         e["name"]: e for e in ts.api_env(stack(database={"external": {"secretName": "dsn", "key": "url"}}))
@@ -122,9 +123,14 @@ def test_migration_job_gets_only_the_key_hash_and_changes_name_with_the_image() 
 def test_secrets_shape_passwords_they_are_given() -> None:
     s = stack()
     creds = ts.build_db_credentials_secret(
-        s, {"password": "p1", "readonly-password": "p2", "superuser-password": "p3"}
+        s, {"password": "p1", "readonly-password": "p2", "superuser-password": "p3", "app-password": "p4"}
     )
-    assert creds["stringData"]["uri"] == "postgresql://mt5db:p1@demo-db-0.demo-db.trading.svc:5432/mt5db"
+    host = "demo-db-0.demo-db.trading.svc:5432"
+    assert creds["stringData"]["uri"] == f"postgresql://mt5db:p1@{host}/mt5db?sslmode=prefer"
+    assert creds["stringData"]["app-uri"] == f"postgresql://mt5db_app:p4@{host}/mt5db?sslmode=prefer"
+    assert (
+        creds["stringData"]["readonly-uri"] == f"postgresql://mt5db_readonly:p2@{host}/mt5db?sslmode=prefer"
+    )
     key = ts.build_api_key_secret(s, "mt5_abcd1234_xyz", "abcd1234")
     hashed = ts.build_api_key_hash_secret(s, "abcd1234", "f" * 64)
     assert key["stringData"]["api-key"] == "mt5_abcd1234_xyz"
@@ -171,3 +177,30 @@ def test_api_network_policy_admits_the_controller_monitoring_and_the_stack() -> 
     assert [p.get("namespaceSelector") for p in bare][1:] == [
         {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
     ]
+
+
+def test_each_workload_connects_as_its_own_role() -> None:
+    """Owner for the migration (which sets the other roles' passwords), the application role for
+    the API, the read-only role for training; an external database has its one DSN for all."""
+    from mt5db_operator.resources import trainingrun as tr
+    from mt5db_operator.specs import TrainingRunSpec
+
+    def refs(env: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+        return {
+            e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for e in env if "valueFrom" in e
+        }  # fmt: skip
+
+    s = stack()
+    job = refs(ts.build_migrate_job(s)["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert job["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "uri")
+    assert job["MT5DB_APP_PASSWORD"] == ("demo-db-credentials", "app-password")
+    assert job["MT5DB_READONLY_PASSWORD"] == ("demo-db-credentials", "readonly-password")
+    assert refs(ts.api_env(s))["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "app-uri")
+    run = TrainingRunSpec.parse({"stackRef": {"name": "demo"}}, META)
+    assert refs(tr._env(run, s))["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "readonly-uri")
+    ext = stack(database={"external": {"secretName": "dsn", "key": "url"}})
+    ext_job = refs(ts.build_migrate_job(ext)["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert ext_job == {k: v for k, v in ext_job.items() if k.startswith("MT5DB_BOOTSTRAP")} | {
+        "MT5DB_DATABASE_URL": ("dsn", "url")
+    }
