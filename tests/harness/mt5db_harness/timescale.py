@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from mt5db_core.net import free_port
 from mt5db_harness.tools import ensure_timescale_engine
@@ -25,7 +27,8 @@ class LocalTimescale:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def dsn(self) -> str:
@@ -34,20 +37,22 @@ class LocalTimescale:
 
     def start(self, timeout: float = 60.0) -> LocalTimescale:
         env = {**os.environ, "NODE_PATH": str(ensure_timescale_engine())}
+        # Output to a file, not a pipe nobody drains after start-up (a full pipe would block it).
+        self._log = tempfile.NamedTemporaryFile(prefix="mt5db-timescale-", suffix=".log", delete=False)  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            ["node", str(ENGINE), str(self.port)], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            ["node", str(ENGINE), str(self.port)], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        log = Path(self._log.name)
         deadline = time.monotonic() + timeout
-        assert self._proc.stdout is not None
         while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if line.startswith("ready"):
+            if any(line.startswith("ready ") for line in log.read_text(errors="replace").splitlines()):
                 return self
-            if not line and self._proc.poll() is not None:
+            if self._proc.poll() is not None:
                 break
+            time.sleep(0.1)
+        tail = log.read_text(errors="replace")[-2000:]
         self.stop()
-        raise RuntimeError(f"the TimescaleDB engine did not start within {timeout:.0f}s")
+        raise RuntimeError(f"the TimescaleDB engine did not start within {timeout:.0f}s: {tail}")
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -58,6 +63,10 @@ class LocalTimescale:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+        if self._log is not None:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            self._log = None
 
     def __enter__(self) -> LocalTimescale:
         return self.start()
