@@ -65,6 +65,7 @@ test_services() {
     say "$tool: $(tests/tools/build.sh "$tool") ($(( $(date +%s) - started )) s)"
   done
   command -v terraform >/dev/null || say "terraform not on PATH: the terraform tests will fail (Terraform >= 1.7)"
+  .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2
 }
 
 system_packages

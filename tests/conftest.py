@@ -9,6 +9,7 @@ cannot pass by skipping. Start-up times are printed in the terminal summary.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from mt5db_harness import tools
 from mt5db_harness.control_plane import ControlPlane
 from mt5db_harness.prometheus import LocalPrometheus
+from mt5db_harness.timescale import LocalTimescale
 from mt5db_local.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +68,19 @@ def postgres() -> Iterator[LocalPostgres]:
 def database_url(postgres: LocalPostgres) -> str:
     """A fresh, empty database in the session cluster for one test; its DSN."""
     return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def timescale() -> Iterator[LocalTimescale]:
+    """A fresh TimescaleDB engine (PGlite + timescaledb) for one test; see mt5db_harness.timescale."""
+    started = time.monotonic()
+    try:
+        engine = LocalTimescale().start()
+    except (tools.ToolMissing, RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        _unavailable("timescale engine", str(exc))
+    _timed("timescale engine", started)
+    yield engine
+    engine.stop()
 
 
 # -- Kubernetes control plane -----------------------------------------------------------------

@@ -150,6 +150,12 @@ def _migrate(args: argparse.Namespace) -> int:
                 compress_after_days=options.compress_after_days,
                 use_timescale=False if args.no_timescale else None,
             )
+            if options.role_passwords is not None:
+                from mt5db_api.db.roles import ensure_roles
+
+                app_pw, ro_pw = options.role_passwords
+                for line in await ensure_roles(conn, app_password=app_pw, readonly_password=ro_pw):
+                    print(line)
             if options.bootstrap_key is not None:
                 key_id, key_hash, scopes = options.bootstrap_key
                 new = await api_keys.register_key_hash(
@@ -174,6 +180,7 @@ class MigrateOptions:
     retention_days: int | None
     compress_after_days: int | None
     bootstrap_key: tuple[str, str, list[str]] | None  # (key id, sha256 hash, scopes)
+    role_passwords: tuple[str, str] | None = None  # (application, read-only): ensure both roles
 
 
 def migrate_options(args: argparse.Namespace, env: Mapping[str, str]) -> MigrateOptions:
@@ -210,7 +217,10 @@ def migrate_options(args: argparse.Namespace, env: Mapping[str, str]) -> Migrate
             raise ValueError("$MT5DB_BOOTSTRAP_KEY_ID/_HASH must be an 8-char id and a sha256 hex digest")
         scopes = apikeys.parse_scopes(env.get("MT5DB_BOOTSTRAP_KEY_SCOPES", "ingest,read"))
         bootstrap = (key_id, key_hash, sorted(scopes))
-    return MigrateOptions(retention, compress, bootstrap)
+    app_pw, ro_pw = env.get("MT5DB_APP_PASSWORD", ""), env.get("MT5DB_READONLY_PASSWORD", "")
+    if bool(app_pw) != bool(ro_pw):
+        raise ValueError("$MT5DB_APP_PASSWORD and $MT5DB_READONLY_PASSWORD go together")
+    return MigrateOptions(retention, compress, bootstrap, (app_pw, ro_pw) if app_pw else None)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -82,6 +82,7 @@ class IngressSpec:
     host: str
     class_name: str | None
     tls_secret: str | None
+    controller_namespace: str  # the API's NetworkPolicy admits the controller from there
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class ServingSpec:
 @dataclass(frozen=True)
 class MonitoringSpec:
     enabled: bool
+    namespace: str  # where Prometheus scrapes from (the API's NetworkPolicy admits it)
     rules: bool
     service_monitor: bool
     dashboards: bool
@@ -184,12 +186,14 @@ class TradingStackSpec:
                     host=ingress["host"],
                     class_name=ingress.get("className"),
                     tls_secret=ingress.get("tlsSecretName"),
+                    controller_namespace=str(ingress.get("controllerNamespace") or "ingress-nginx"),
                 )
                 if ingress.get("host")
                 else None,
             ),
             monitoring=MonitoringSpec(
                 enabled=bool(mon.get("enabled", True)),
+                namespace=str(mon.get("namespace") or "monitoring"),
                 rules=bool(mon.get("rules", True)),
                 service_monitor=bool(mon.get("serviceMonitor", True)),
                 dashboards=bool(mon.get("dashboards", True)),
@@ -242,8 +246,12 @@ class TradingStackSpec:
         """The Secret whose `uri` key every database client reads (generated or external)."""
         return self.database.external_secret or self.db_credentials_secret()
 
-    def db_secret_key(self) -> str:
-        return self.database.external_key if self.database.external_secret else "uri"
+    def db_secret_key(self, role: str = "owner") -> str:
+        """The DSN key for a database role (docs/operator.md, "Database roles"): `owner` migrates and
+        backs up, `app` is the API's (no DDL), `readonly` training's. An external Secret has one."""
+        if self.database.external_secret:
+            return self.database.external_key
+        return {"owner": "uri", "app": "app-uri", "readonly": "readonly-uri"}[role]
 
     def api_key_secret(self) -> str:
         """The first API key, for whoever configures the EAs. Never copied anywhere else."""

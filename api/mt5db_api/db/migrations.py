@@ -2,9 +2,12 @@
 
 `migrate()` holds a PostgreSQL advisory lock for its whole run, so several API replicas (or
 `mt5db migrate` jobs) may call it at once: one applies, the others wait and then find nothing to do.
-TimescaleDB statements run only when the extension is available (pg_available_extensions) and
-loadable; otherwise they are skipped with a stated reason and plain PostgreSQL serves identical
-query results (candles are resampled on the fly instead of read from continuous aggregates).
+TimescaleDB statements run only when the extension is usable: available (pg_available_extensions)
+and either preloaded (shared_preload_libraries) or already installed. An extension that is only
+available makes `CREATE EXTENSION` end the session with FATAL "must be preloaded", so that case is
+decided before, from the settings. Otherwise the Timescale layer is skipped with a stated reason and
+plain PostgreSQL serves identical query results (candles are resampled on the fly instead of read
+from continuous aggregates).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+import asyncpg
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +288,13 @@ AGGREGATES = [("M5", "5 minutes"), ("M15", "15 minutes"), ("M30", "30 minutes"),
               ("H1", "1 hour"), ("H4", "4 hours"), ("D1", "1 day")]  # fmt: skip
 
 
+def refresh_every(width: str) -> str:
+    """A view's refresh schedule: its bucket width, at most an hour. Answers do not wait for it
+    (stale windows are read raw, market_data.view_is_current); it only keeps the fast path warm,
+    and fewer refreshes keep the background workers free (docs/operator.md)."""
+    return width if width.endswith(("minutes", "minute")) else "1 hour"
+
+
 @dataclass
 class MigrationReport:
     """What one migrate() run did."""
@@ -298,6 +310,73 @@ async def timescale_available(conn: Any) -> bool:
     """True when the timescaledb extension is installable on this server."""
     row = await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
     return bool(row)
+
+
+NOT_AVAILABLE = (
+    "timescaledb is not in pg_available_extensions: plain PostgreSQL tables, no hypertables, "
+    "compression, retention policies or continuous aggregates; /candles resamples on the fly"
+)
+NOT_PRELOADED = (
+    "timescaledb is available but not in shared_preload_libraries (CREATE EXTENSION would end the "
+    "session with FATAL): plain PostgreSQL tables; preload it (docs/api.md) and migrate again"
+)
+
+
+def timescale_unusable(*, available: bool, preloaded: bool, installed: bool) -> str | None:
+    """Why the Timescale layer cannot run on a server with these facts, or None when it can.
+
+    Installed counts as usable: the extension got created, so the server loads it (embedded
+    engines link it in without shared_preload_libraries).
+    """
+    if not available:
+        return NOT_AVAILABLE
+    if not (preloaded or installed):
+        return NOT_PRELOADED
+    return None
+
+
+async def timescale_facts(conn: Any) -> dict[str, bool]:
+    """available / preloaded / installed, in one round trip and without loading anything."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, "
+        "'timescaledb' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) "
+        "AS preloaded, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed"
+    )
+    return {k: bool(row[k]) for k in ("available", "preloaded", "installed")}
+
+
+# Chunk sizing (the default 7 days made 3 years of H1 into ~167 tiny chunks): about this many rows
+# per chunk, so that a chunk's indexes fit in memory while a replay or a training read touches few
+# chunks. Density comes from the stored data; for an empty table from what one stack usually holds
+# (about 20 symbols: M1 plus coarser bars; a few ticks a second each).
+CHUNK_TARGET_ROWS = 5_000_000
+ASSUMED_ROWS_PER_DAY = {"market_data": 30_000.0, "ticks": 1_000_000.0}
+MAX_CHUNK_DAYS = 90  # retention and compression act on whole chunks: keep their step bounded
+
+
+def chunk_interval_days(rows_per_day: float) -> int:
+    """Whole days holding about CHUNK_TARGET_ROWS rows at this density, within [1, MAX_CHUNK_DAYS]."""
+    if rows_per_day <= 0:
+        return MAX_CHUNK_DAYS
+    return max(1, min(MAX_CHUNK_DAYS, int(CHUNK_TARGET_ROWS / rows_per_day)))
+
+
+async def rows_per_day(conn: Any, table: str) -> float | None:
+    """Stored rows per day of `table` over its stored span; None when it holds under a day.
+
+    A hypertable is counted by TimescaleDB's estimate and its ts index (cheap on every migration);
+    a plain table is counted exactly, once: at its conversion.
+    """
+    hyper = await conn.fetchval(
+        "SELECT count(*) > 0 FROM timescaledb_information.hypertables WHERE hypertable_name = $1", table
+    )
+    count = f"approximate_row_count('{table}')" if hyper else "count(*)"
+    row = await conn.fetchrow(
+        f"SELECT {count} AS n, extract(epoch FROM max(ts) - min(ts)) / 86400 AS days FROM {table}"  # noqa: S608 - constant names
+    )
+    if row["days"] is None or row["days"] < 1:
+        return None
+    return float(row["n"]) / float(row["days"])
 
 
 async def schema_version(conn: Any) -> int:
@@ -348,7 +427,10 @@ async def migrate(
         report.version = await schema_version(conn)
         await _timescale_layer(conn, report, retention_days, compress_after_days, use_timescale)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        # A session that ended (terminated, FATAL) released its advisory lock with it; unlocking
+        # would raise InterfaceError and hide the error that ended it.
+        if not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
     return report
 
 
@@ -363,22 +445,29 @@ async def _timescale_layer(
     if use_timescale is False:
         report.skipped.append("timescaledb disabled by the caller")
         return
-    if not await timescale_available(conn):
-        report.skipped.append(
-            "timescaledb is not in pg_available_extensions: plain PostgreSQL tables, no hypertables, "
-            "compression, retention policies or continuous aggregates; /candles resamples on the fly"
-        )
+    reason = timescale_unusable(**await timescale_facts(conn))
+    if reason is not None:
+        report.skipped.append(reason)
         return
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except Exception as exc:  # e.g. not in shared_preload_libraries
-        report.skipped.append(f"timescaledb available but not loadable ({type(exc).__name__}); plain tables")
+    except asyncpg.PostgresError as exc:  # e.g. no CREATE right on the database
+        if conn.is_closed():  # FATAL: nothing to fall back on in a session that is gone
+            raise
+        report.skipped.append(
+            f"timescaledb usable but CREATE EXTENSION failed ({exc.sqlstate}); plain tables"
+        )
         return
     report.timescale = True
     for table in ("market_data", "ticks"):
+        days = chunk_interval_days(await rows_per_day(conn, table) or ASSUMED_ROWS_PER_DAY[table])
+        interval = f"INTERVAL '{days} days'"
         await conn.execute(
-            f"SELECT create_hypertable('{table}', 'ts', if_not_exists => TRUE, migrate_data => TRUE)"
+            f"SELECT create_hypertable('{table}', 'ts', chunk_time_interval => {interval}, "
+            "if_not_exists => TRUE, migrate_data => TRUE)"
         )
+        await conn.execute(f"SELECT set_chunk_time_interval('{table}', {interval})")  # new chunks
+        report.policies.append(f"{table}: chunks of {days} days")
     if compress_after_days is not None:
         await conn.execute(
             "ALTER TABLE market_data SET (timescaledb.compress, "
@@ -414,7 +503,7 @@ async def _timescale_layer(
             await conn.execute(f"ALTER MATERIALIZED VIEW {view} SET (timescaledb.materialized_only = false)")
             await conn.execute(
                 f"SELECT add_continuous_aggregate_policy('{view}', start_offset => NULL, "
-                "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', "
+                f"end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '{refresh_every(width)}', "
                 "if_not_exists => TRUE)"
             )
         # Back-fill: the original server (docs/ea-contract.md §0) created its aggregates WITH NO DATA

@@ -261,6 +261,7 @@ def _api(ctx: Context, children: Children, owner: Owner, stack: TradingStackSpec
             dep = _scale(ctx, stack, stack.api.min_replicas)
         children.ensure(hpa)
     children.ensure(ts.build_api_pdb(stack))
+    children.ensure(ts.build_api_network_policy(stack))
     ingress = ts.build_api_ingress(stack)
     if ingress is None:
         children.ensure(Ref("networking.k8s.io/v1", "Ingress", stack.namespace, stack.api_name()), False)

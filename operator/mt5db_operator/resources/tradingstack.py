@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from mt5db_core.paths import PUBLIC_PATHS
+from mt5db_operator.constants import DB_SERVER_SETTINGS, LABEL_STACK
 from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
 from mt5db_operator.resources.pod import (
     API_UID,
@@ -30,7 +32,11 @@ API_PORT = 8000
 PGDATA_MOUNT = "/home/postgres/pgdata"
 DB_NAME = "mt5db"
 DB_OWNER = "mt5db"
+DB_APP = "mt5db_app"  # mt5db_api.db.roles creates both in `mt5db migrate`
 DB_READONLY = "mt5db_readonly"
+# TLS when the server offers it (the timescaledb-ha image does); `prefer` because the image's
+# certificate is self-signed, so there is no CA to verify against (docs/operator.md).
+DB_SSLMODE = "prefer"
 
 
 # -- Secrets ------------------------------------------------------------------------------------
@@ -41,20 +47,28 @@ EA_KEY_SCOPES = "ingest,read,signals"
 
 
 def build_db_credentials_secret(stack: TradingStackSpec, passwords: dict[str, str]) -> dict[str, Any]:
-    """Owner, read-only and superuser credentials plus a ready DSN (`uri`) for every client."""
+    """Owner, application, read-only and superuser credentials, and a DSN per role."""
     host = stack.db_host()
     owner_pw = passwords["password"]
+
+    def dsn(user: str, password: str) -> str:
+        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
+        return f"postgresql://{user}:{password}@{host}:{DB_PORT}/{DB_NAME}?sslmode={DB_SSLMODE}"
+
     data = {
         "host": host,
         "port": str(DB_PORT),
         "database": DB_NAME,
         "username": DB_OWNER,
         "password": owner_pw,
+        "app-username": DB_APP,
+        "app-password": passwords["app-password"],
         "readonly-username": DB_READONLY,
         "readonly-password": passwords["readonly-password"],
         "superuser-password": passwords["superuser-password"],
-        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
-        "uri": f"postgresql://{DB_OWNER}:{owner_pw}@{host}:{DB_PORT}/{DB_NAME}",
+        "uri": dsn(DB_OWNER, owner_pw),
+        "app-uri": dsn(DB_APP, passwords["app-password"]),
+        "readonly-uri": dsn(DB_READONLY, passwords["readonly-password"]),
     }
     return {
         "apiVersion": "v1",
@@ -155,6 +169,8 @@ def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
         "name": "timescaledb",
         "image": db.image,
         "imagePullPolicy": "IfNotPresent",
+        # The image's entrypoint runs `postgres` with these; -c wins over what its tuning wrote.
+        "args": ["postgres", *(arg for k, v in DB_SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
         "ports": [{"name": "postgres", "containerPort": DB_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "POSTGRES_DB", "value": DB_NAME},
@@ -265,9 +281,10 @@ def migrate_hash(stack: TradingStackSpec) -> str:
     return short_hash(_migrate_job_spec(stack))
 
 
-def api_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+def api_env(stack: TradingStackSpec, role: str = "app") -> list[dict[str, Any]]:
+    """The API's environment; it connects as the application role (the migration as the owner)."""
     return [
-        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key(role)),
         {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
         {"name": "MT5DB_PORT", "value": str(API_PORT)},
         {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
@@ -291,8 +308,15 @@ def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
 
 
 def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
+    # The owner migrates and (managed database) sets the two other roles' passwords and grants.
+    roles = (
+        [secret_env("MT5DB_APP_PASSWORD", stack.db_credentials_secret(), "app-password"),
+         secret_env("MT5DB_READONLY_PASSWORD", stack.db_credentials_secret(), "readonly-password")]
+        if stack.database_managed() else []
+    )  # fmt: skip
     env = [
-        *api_env(stack),
+        *api_env(stack, role="owner"),
+        *roles,
         *({"name": k, "value": v} for k, v in timescale_settings(stack).items()),
         secret_env("MT5DB_BOOTSTRAP_KEY_ID", stack.api_key_hash_secret(), "key-id"),
         secret_env("MT5DB_BOOTSTRAP_KEY_HASH", stack.api_key_hash_secret(), "key-hash"),
@@ -426,6 +450,28 @@ def build_api_hpa(stack: TradingStackSpec) -> dict[str, Any]:
     }
 
 
+def build_api_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
+    """The API pods accept their port only from the ingress controller's namespace (with an
+    Ingress), the monitoring namespace (the /prometheus scrape) and this stack's own pods."""
+    peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {LABEL_STACK: stack.name}}}]
+    namespaces = [stack.monitoring.namespace]
+    if stack.api.ingress is not None:
+        namespaces.insert(0, stack.api.ingress.controller_namespace)
+    peers += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in namespaces
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(stack.api_network_policy_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {
+            "podSelector": {"matchLabels": selector(stack.name, "api")},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": API_PORT}]}],
+        },
+    }
+
+
 def build_api_pdb(stack: TradingStackSpec) -> dict[str, Any]:
     """maxUnavailable 1 (not minAvailable 1): a single replica never blocks a node drain."""
     return {
@@ -445,13 +491,17 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
             {
                 "host": ingress.host,
                 "http": {
+                    # Only what EAs and clients call (exact paths); never /prometheus or the docs.
                     "paths": [
                         *serving_ingress_paths(stack),
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
-                        },
+                        *(
+                            {
+                                "path": path,
+                                "pathType": "Exact",
+                                "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
+                            }
+                            for path in PUBLIC_PATHS
+                        ),
                     ]
                 },
             }
@@ -487,7 +537,8 @@ def serving_ingress_paths(stack: TradingStackSpec) -> list[dict[str, Any]]:
 def serving_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
     sv = stack.serving
     return [
-        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        # Serving reads the registry and writes signals: the application role's grants.
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key("app")),
         {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
         {"name": "MT5DB_PORT", "value": str(API_PORT)},
         {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},

