@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mt5db_core.paths import PUBLIC_PATHS
 from mt5db_operator.kubeapi import Kube
 from mt5db_operator.launch import EmbeddedOperator
 
@@ -55,7 +56,7 @@ def test_serving_children_routing_readiness_and_removal(
         10,
         "ingress",
     )
-    assert _paths(ingress) == [("/predict", f"{NAME}-serving"), ("/", f"{NAME}-api")]
+    assert _paths(ingress) == [("/predict", f"{NAME}-serving"), *((p, f"{NAME}-api") for p in PUBLIC_PATHS)]
 
     # play kubelet: database, migrations, API and serving pods
     selector = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component="
@@ -85,7 +86,8 @@ def test_serving_children_routing_readiness_and_removal(
     )
     wait_for(lambda: admin.get("v1", "Service", namespace, f"{NAME}-serving") is None, 10, "Service gone")
     wait_for(
-        lambda: _paths(admin.get("networking.k8s.io/v1", "Ingress", namespace, f"{NAME}-api")) == [("/", f"{NAME}-api")],
+        lambda: _paths(admin.get("networking.k8s.io/v1", "Ingress", namespace, f"{NAME}-api"))
+        == [(p, f"{NAME}-api") for p in PUBLIC_PATHS],
         10, "the /predict path removed",
     )  # fmt: skip
     status = wait_for(
