@@ -47,6 +47,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"harness start-up: {parts}")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the control plane carries the controller manager's log tail:
+    a controller that never acted is otherwise indistinguishable from one that died."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    plane = getattr(item, "funcargs", {}).get("kube")
+    if report.failed and isinstance(plane, ControlPlane):
+        report.sections.append(
+            (
+                f"kube-controller-manager (restarts: {plane.kcm_restarts})",
+                plane.log_tail("kube-controller-manager", 2000),
+            )
+        )
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
