@@ -4,7 +4,8 @@
 #   scripts/setup.sh dev      system packages (as root), uv, .venv with every component
 #   scripts/setup.sh images   dev + what images/build.sh needs (buildah, mmdebstrap)
 #   scripts/setup.sh test     images + the real test services: control plane and node builds,
-#                             helm/kubectl, the node's runtime (containerd, runc, CNI plugins)
+#                             helm/kubectl, the node's runtime (containerd, runc, CNI plugins), and
+#                             the provisioning tools (Terraform providers, tilt, dashboard and kind checks)
 #
 # Expensive results are cached outside the work tree (uv's cache, the Go build cache and
 # ${MT5DB_CACHE:-~/.cache/mt5db}) keyed by version, so a fresh clone reuses them.
@@ -99,6 +100,14 @@ test_services() {
   say "control plane and node: $(tests/cluster/build.sh node)"
   say "node add-ons: $(tests/cluster/build.sh addons | tr '\n' ' ')"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
+  # The provisioning tools (tests/tools/): each build prints its time; cached by content.
+  local tool started
+  for tool in dashcheck kindcheck tf-helm tf-kubernetes tilt; do
+    started=$(date +%s)
+    say "$tool: $(tests/tools/build.sh "$tool") ($(( $(date +%s) - started )) s)"
+  done
+  command -v terraform >/dev/null || say "terraform not on PATH: the terraform tests will fail (Terraform >= 1.7)"
+  .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2
 }
 
 system_packages

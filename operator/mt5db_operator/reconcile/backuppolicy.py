@@ -53,10 +53,10 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
     if claim is not None:
         children.ensure(claim, owned=False)
     cron = children.ensure(bp.build_backup_cronjob(policy, stack)) or {}
-    runs, uids = _backup_runs(ctx, namespace, policy)
+    runs, uids, verifying = _backup_runs(ctx, namespace, policy)
     succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
     result = _newest_result(ctx, namespace, succeeded, uids)
-    _write_status(ctx, owner, policy, cron, runs, result)
+    _write_status(ctx, owner, policy, cron, runs, result, verifying)
 
 
 def _write_status(
@@ -66,6 +66,7 @@ def _write_status(
     cron: dict[str, Any],
     runs: list[dict[str, Any]],
     result: dict[str, Any] | None,
+    verifying: set[str],
 ) -> None:
     succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
     finished = [r for r in runs if r["phase"] in TERMINAL]
@@ -88,6 +89,13 @@ def _write_status(
         parsed = parse_time(last)
         if parsed:
             ctx.metrics.last_backup.labels(policy.meta.namespace, policy.name).set(parsed.timestamp())
+    # A run with --verify exits 0 only after its dump was restored into a scratch database and
+    # compared (docs/backup.md), so its success is the newest verified restore.
+    verified_runs = [r for r in succeeded if r["name"] in verifying]
+    if verified_runs:
+        parsed = parse_time(max(str(r.get("completionTime") or "") for r in verified_runs))
+        if parsed:
+            ctx.metrics.last_verified.labels(policy.meta.namespace, policy.name).set(parsed.timestamp())
     extra = {k: v for k, v in extra.items() if v is not None}
     if not finished:
         last_cond = Condition(Cond.LAST_BACKUP_SUCCEEDED, True, Reason.NO_RUNS_YET, "no finished backup yet")
@@ -135,13 +143,18 @@ def _write_status(
 
 def _backup_runs(
     ctx: Context, namespace: str, policy: BackupPolicySpec
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The CronJob's Jobs (labelled with the policy) as run records, newest first, and their uids."""
+) -> tuple[list[dict[str, Any]], dict[str, str], set[str]]:
+    """The CronJob's Jobs (labelled with the policy) as run records, newest first, their uids, and
+    the names of the runs that verify their dump (their command has --verify)."""
     jobs = ctx.kube.list("batch/v1", "Job", namespace, f"{c.LABEL_POLICY}={policy.name}")
     runs = []
     uids = {}
+    verifying = set()
     for job in jobs:
         uids[job["metadata"]["name"]] = job["metadata"].get("uid", "")
+        containers = ((job.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        if any("--verify" in [*(k.get("command") or []), *(k.get("args") or [])] for k in containers):
+            verifying.add(job["metadata"]["name"])
         phase, _ = job_outcome(job)
         status = job.get("status") or {}
         run = {
@@ -153,7 +166,7 @@ def _backup_runs(
             run["completionTime"] = status["completionTime"]
         runs.append(run)
     runs.sort(key=lambda r: str(r.get("startTime") or ""), reverse=True)
-    return runs, uids
+    return runs, uids, verifying
 
 
 def _newest_result(
