@@ -1,4 +1,4 @@
-"""Running the API under uvicorn (uvloop + httptools), in the foreground or in a thread."""
+"""Running the API under uvicorn (uvloop + httptools with request bounds), in the foreground or in a thread."""
 
 from __future__ import annotations
 
@@ -21,26 +21,45 @@ def env_for(settings: Settings) -> dict[str, str]:
     return out
 
 
+def uvicorn_config(settings: Settings, app: Any, **options: Any) -> Any:
+    """The one uvicorn configuration (production and tests): uvloop, httptools with the request
+    bounds of protocol.py, no WebSocket upgrades."""
+    import uvicorn
+
+    from mt5db_api.protocol import CONFIG_ATTRIBUTE, BoundedHttpToolsProtocol, HttpLimits
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, loop="uvloop", http=BoundedHttpToolsProtocol,
+        ws="none", timeout_keep_alive=30, **options,
+    )  # fmt: skip
+    limits = HttpLimits(
+        max_head_bytes=settings.max_head_bytes, max_headers=settings.max_headers,
+        head_timeout_s=settings.head_timeout_s, body_timeout_s=settings.body_timeout_s,
+    )  # fmt: skip
+    setattr(config, CONFIG_ATTRIBUTE, limits)
+    return config
+
+
 def serve(settings: Settings, *, access_log: bool = False) -> None:
     """Serve in the foreground; with workers > 1 uvicorn forks and each worker builds its own app."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     os.environ.update(env_for(settings))
     from mt5db_api.settings import get_settings
 
     get_settings.cache_clear()
-    uvicorn.run(
-        "mt5db_api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=access_log,
-        timeout_keep_alive=30,
-    )
+    config = uvicorn_config(
+        settings, "mt5db_api.app:create_app", factory=True, workers=settings.workers,
+        log_level=settings.log_level, access_log=access_log,
+    )  # fmt: skip
+    if config.workers > 1:  # what uvicorn.run does, with our Config
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE
 
 
 class ThreadedServer:
@@ -53,10 +72,7 @@ class ThreadedServer:
 
         self.settings = settings
         self.app = create_app(settings)
-        config = uvicorn.Config(
-            self.app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-            log_level="warning", access_log=False, lifespan="on",
-        )  # fmt: skip
+        config = uvicorn_config(settings, self.app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="mt5db-api", daemon=True)
 
