@@ -90,8 +90,8 @@ def _tick(**extra: object) -> str:
 def test_values_the_columns_cannot_hold_are_rejected_per_item_and_the_rest_stored(client, clean):
     """Issue 12 item 4: each of these answered 500 and stored nothing of the batch (flags is int4,
     jsonb refuses NUL, the JSON encoder refuses nesting over 254 and integers over 64 bits)."""
-    deep = '{"a":' * 254 + "1" + "}" * 254  # meta at depth 255
-    ok_deep = '{"a":' * 253 + "1" + "}" * 253
+    deep = '{"a":' * 255 + "1" + "}" * 255  # 255 objects: over the encoder's 254
+    ok_deep = '{"a":' * 254 + "1" + "}" * 254
     ticks = [
         _tick(flags=2**31),                                       # 0 over int4
         _tick(flags=2**31 - 1),                                   # 1 ok
