@@ -2,7 +2,8 @@
 # Installs what the project needs on this machine, idempotently and fast when all is there.
 #
 #   scripts/setup.sh dev    system packages (as root), uv, .venv with every component
-#   scripts/setup.sh test   dev + the real test services: control plane build, helm/kubectl
+#   scripts/setup.sh test   dev + the real test services: control plane build, helm/kubectl, and the
+#                           provisioning tools (Terraform providers, tilt, dashboard and kind checks)
 #
 # Expensive results are cached outside the work tree (uv's cache, the Go build cache and
 # ${MT5DB_CACHE:-~/.cache/mt5db}) keyed by version, so a fresh clone reuses them.
@@ -57,6 +58,14 @@ python_env() {
 test_services() {
   say "control plane: $(tests/cluster/build.sh)"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
+  # The provisioning tools (tests/tools/): each build prints its time; cached by content.
+  local tool started
+  for tool in dashcheck kindcheck tf-helm tf-kubernetes tilt; do
+    started=$(date +%s)
+    say "$tool: $(tests/tools/build.sh "$tool") ($(( $(date +%s) - started )) s)"
+  done
+  command -v terraform >/dev/null || say "terraform not on PATH: the terraform tests will fail (Terraform >= 1.7)"
+  .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2
 }
 
 system_packages

@@ -9,6 +9,7 @@ cannot pass by skipping. Start-up times are printed in the terminal summary.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from mt5db_harness import tools
 from mt5db_harness.control_plane import ControlPlane
 from mt5db_harness.prometheus import LocalPrometheus
+from mt5db_harness.timescale import LocalTimescale
 from mt5db_local.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +47,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"harness start-up: {parts}")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the control plane carries the controller manager's log tail:
+    a controller that never acted is otherwise indistinguishable from one that died."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    plane = getattr(item, "funcargs", {}).get("kube")
+    if report.failed and isinstance(plane, ControlPlane):
+        report.sections.append(
+            (
+                f"kube-controller-manager (restarts: {plane.kcm_restarts})",
+                plane.log_tail("kube-controller-manager", 2000),
+            )
+        )
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -66,6 +84,19 @@ def postgres() -> Iterator[LocalPostgres]:
 def database_url(postgres: LocalPostgres) -> str:
     """A fresh, empty database in the session cluster for one test; its DSN."""
     return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def timescale() -> Iterator[LocalTimescale]:
+    """A fresh TimescaleDB engine (PGlite + timescaledb) for one test; see mt5db_harness.timescale."""
+    started = time.monotonic()
+    try:
+        engine = LocalTimescale().start()
+    except (tools.ToolMissing, RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        _unavailable("timescale engine", str(exc))
+    _timed("timescale engine", started)
+    yield engine
+    engine.stop()
 
 
 # -- Kubernetes control plane -----------------------------------------------------------------
@@ -168,3 +199,48 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def eurusd_h1_csv(shared_dir: Path) -> Path:
     return shared_dir / "data" / "EURUSD_H1_2021-10-18_2024-12-31.csv"
+
+
+# -- provisioning tools (tests/tools/) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def go_tool() -> Any:
+    """`go_tool(name)`: a tool of tests/tools/ built from its Go module (cached by content)."""
+
+    def build(name: str) -> Path:
+        started = time.monotonic()
+        try:
+            path = tools.ensure_go_tool(name)
+        except (tools.ToolMissing, OSError) as exc:
+            _unavailable(name, str(exc))
+        except Exception as exc:  # a failed Go build: say so, with the build's own message
+            _unavailable(name, f"build failed: {exc}")
+        _timed(f"{name} build/cache", started)
+        return path
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for the real terraform CLI: providers from the local filesystem mirror only."""
+    started = time.monotonic()
+    try:
+        binary = tools.terraform_binary()
+        mirror = tools.ensure_terraform_mirror()
+    except (tools.ToolMissing, OSError) as exc:
+        _unavailable("terraform", str(exc))
+    except Exception as exc:
+        _unavailable("terraform", f"provider build failed: {exc}")
+    _timed("terraform providers build/cache", started)
+    home = tmp_path_factory.mktemp("terraform")
+    config = tools.terraform_cli_config(mirror, home / "terraformrc")
+    return {
+        "PATH": f"{binary.parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "TF_CLI_CONFIG_FILE": str(config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+    }

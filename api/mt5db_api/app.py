@@ -28,9 +28,10 @@ from mt5db_api.deps import InsertGate, KeyCache
 from mt5db_api.errors import ApiError
 from mt5db_api.prometheus import ApiMetrics
 from mt5db_api.ratelimit import TokenBuckets
-from mt5db_api.routes import bench, candles, health, ingest
+from mt5db_api.routes import bench, candles, health, ingest, signals
 from mt5db_api.routes import metrics as metrics_routes
 from mt5db_api.settings import Settings, get_settings
+from mt5db_api.sweeper import run_sweeper
 
 log = logging.getLogger("mt5db_api")
 
@@ -77,12 +78,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await _create_pool(settings, 0)
     app.state.pool = pool
     app.state.aggregates = await _aggregates(pool, settings)
+    # Signals expire on the server's clock; the sweeper marks them and counts unacked deliveries.
+    sweeper = asyncio.create_task(run_sweeper(lambda: app.state.pool, settings, app.state.metrics))
     # Everything allocated so far (modules, app, pool) lives as long as the process: move it out of
     # the collector's view so full collections under load stay short (tail latency).
     gc.freeze()
     try:
         yield
     finally:
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
         await app.state.coalescer.drain()
         app.state.pool = None
         try:
@@ -163,11 +168,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = None
     app.state.aggregates = {}
-    app.state.metrics = metrics = ApiMetrics(lambda: app.state.pool)
-    app.state.key_cache = KeyCache(
-        settings.auth_cache_ttl_s,
-        TokenBuckets(settings.unknown_key_lookups_per_s, settings.unknown_key_lookups_burst, max_keys=10000),
+    app.state.metrics = metrics = ApiMetrics(
+        lambda: app.state.pool, settings.metrics_max_symbols, settings.metrics_symbol_ttl_s
     )
+    app.state.key_cache = KeyCache.from_settings(settings)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)
     app.state.coalescer = UpsertCoalescer(settings, lambda: app.state.pool, metrics)
@@ -212,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(candles.router)
     app.include_router(metrics_routes.router)
+    app.include_router(signals.router)
     if settings.bench_endpoints:
         app.include_router(bench.router)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

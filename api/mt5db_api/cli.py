@@ -1,4 +1,4 @@
-"""`mt5db` subcommands of the api component: api, migrate, keys, replay.
+"""`mt5db` subcommands of the api component: api, migrate, keys, replay, executor.
 
 Kept cheap to import (every `mt5db` invocation loads it): FastAPI, asyncpg etc. are imported
 inside the handlers.
@@ -86,6 +86,25 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_replay)
 
+    p = subparsers.add_parser(
+        "executor", help="the executor EA's poll/fill/ack loop in Python (--dry-run: fills are simulated)"
+    )
+    p.add_argument("--url", required=True, help="API base URL, e.g. http://127.0.0.1:18001")
+    p.add_argument(
+        "--api-key", default=os.environ.get("MT5DB_API_KEY"), help="signals+read key ($MT5DB_API_KEY)"
+    )
+    p.add_argument("--account-id", required=True, help="the MT5 login the signals are for")
+    p.add_argument("--symbols", required=True, help="comma list, as the EA's input")
+    p.add_argument("--timeframe", default="M1", help="name or MT5 code (default M1, as §11.3)")
+    p.add_argument("--dry-run", action="store_true", help="simulate fills at the next bar's open (required)")
+    p.add_argument("--polls", type=int, default=None, help="stop after N polls (default: run until stopped)")
+    p.add_argument("--until-idle", type=int, default=None, help="stop after N empty polls in a row")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between empty polls (default 1)")
+    p.add_argument(
+        "--fill-wait", type=float, default=30.0, help="seconds to wait for the next bar (default 30)"
+    )
+    p.set_defaults(handler=_executor)
+
 
 def _api(args: argparse.Namespace) -> int:
     from mt5db_api.server import serve
@@ -131,6 +150,12 @@ def _migrate(args: argparse.Namespace) -> int:
                 compress_after_days=options.compress_after_days,
                 use_timescale=False if args.no_timescale else None,
             )
+            if options.role_passwords is not None:
+                from mt5db_api.db.roles import ensure_roles
+
+                app_pw, ro_pw = options.role_passwords
+                for line in await ensure_roles(conn, app_password=app_pw, readonly_password=ro_pw):
+                    print(line)
             if options.bootstrap_key is not None:
                 key_id, key_hash, scopes = options.bootstrap_key
                 new = await api_keys.register_key_hash(
@@ -155,6 +180,7 @@ class MigrateOptions:
     retention_days: int | None
     compress_after_days: int | None
     bootstrap_key: tuple[str, str, list[str]] | None  # (key id, sha256 hash, scopes)
+    role_passwords: tuple[str, str] | None = None  # (application, read-only): ensure both roles
 
 
 def migrate_options(args: argparse.Namespace, env: Mapping[str, str]) -> MigrateOptions:
@@ -191,7 +217,10 @@ def migrate_options(args: argparse.Namespace, env: Mapping[str, str]) -> Migrate
             raise ValueError("$MT5DB_BOOTSTRAP_KEY_ID/_HASH must be an 8-char id and a sha256 hex digest")
         scopes = apikeys.parse_scopes(env.get("MT5DB_BOOTSTRAP_KEY_SCOPES", "ingest,read"))
         bootstrap = (key_id, key_hash, sorted(scopes))
-    return MigrateOptions(retention, compress, bootstrap)
+    app_pw, ro_pw = env.get("MT5DB_APP_PASSWORD", ""), env.get("MT5DB_READONLY_PASSWORD", "")
+    if bool(app_pw) != bool(ro_pw):
+        raise ValueError("$MT5DB_APP_PASSWORD and $MT5DB_READONLY_PASSWORD go together")
+    return MigrateOptions(retention, compress, bootstrap, (app_pw, ro_pw) if app_pw else None)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -291,3 +320,32 @@ def _replay(args: argparse.Namespace) -> int:
         return 1
     print(summary.line())
     return 0 if summary.failed_requests == 0 else 1
+
+
+def _executor(args: argparse.Namespace) -> int:
+    from mt5db_api.executor import ExecutorError, run_executor
+    from mt5db_core.market.timeframes import canonical
+
+    if not args.dry_run:
+        print("error: only --dry-run exists here: the executor that trades is the MQL5 EA", file=sys.stderr)
+        return 2
+    if not args.api_key:
+        print("error: --api-key (or $MT5DB_API_KEY) is required", file=sys.stderr)
+        return 2
+    timeframe = canonical(args.timeframe)
+    if timeframe is None:
+        print(f"error: unknown timeframe {args.timeframe!r}", file=sys.stderr)
+        return 2
+    try:
+        summary = asyncio.run(
+            run_executor(
+                url=args.url, api_key=args.api_key, account_id=args.account_id,
+                symbols=[s for s in args.symbols.split(",") if s], timeframe=timeframe, polls=args.polls,
+                interval_s=args.interval, idle_polls=args.until_idle, fill_wait_s=args.fill_wait,
+            )
+        )  # fmt: skip
+    except ExecutorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line())
+    return 0

@@ -92,6 +92,13 @@ class KeyCache:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self.lookups = 0  # database reads, for tests and the metric
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyCache:
+        unknown = TokenBuckets(
+            settings.unknown_key_lookups_per_s, settings.unknown_key_lookups_burst, max_keys=10000
+        )
+        return cls(settings.auth_cache_ttl_s, unknown)
+
     async def row(self, key_id: str, pool: Any, settings: Settings, client: str = "-") -> Any:
         now = time.monotonic()
         known = self._known.get(key_id)

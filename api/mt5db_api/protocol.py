@@ -21,6 +21,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mt5db_api.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -151,3 +153,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._phase = _IDLE
         super().on_message_complete()
+
+
+def uvicorn_config(settings: Settings, app: Any, **options: Any) -> Any:
+    """The one uvicorn configuration of every public server (the API and serving, production and
+    tests): its address from settings, uvloop, httptools with the request bounds of settings, no
+    WebSocket upgrades."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, loop="uvloop", http=BoundedHttpToolsProtocol,
+        ws="none", timeout_keep_alive=30, **options,
+    )  # fmt: skip
+    limits = HttpLimits(
+        max_head_bytes=settings.max_head_bytes, max_headers=settings.max_headers,
+        head_timeout_s=settings.head_timeout_s, body_timeout_s=settings.body_timeout_s,
+    )  # fmt: skip
+    setattr(config, CONFIG_ATTRIBUTE, limits)
+    return config

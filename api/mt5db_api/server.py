@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from mt5db_api.protocol import uvicorn_config
 from mt5db_api.settings import Settings
 
 
@@ -19,25 +20,6 @@ def env_for(settings: Settings) -> dict[str, str]:
         out[f"MT5DB_{name.upper()}"] = str(text).lower() if isinstance(text, bool) else str(text)
     out["MT5DB_DATABASE_URL"] = settings.dsn()
     return out
-
-
-def uvicorn_config(settings: Settings, app: Any, **options: Any) -> Any:
-    """The one uvicorn configuration (production and tests): uvloop, httptools with the request
-    bounds of protocol.py, no WebSocket upgrades."""
-    import uvicorn
-
-    from mt5db_api.protocol import CONFIG_ATTRIBUTE, BoundedHttpToolsProtocol, HttpLimits
-
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http=BoundedHttpToolsProtocol,
-        ws="none", timeout_keep_alive=30, **options,
-    )  # fmt: skip
-    limits = HttpLimits(
-        max_head_bytes=settings.max_head_bytes, max_headers=settings.max_headers,
-        head_timeout_s=settings.head_timeout_s, body_timeout_s=settings.body_timeout_s,
-    )  # fmt: skip
-    setattr(config, CONFIG_ATTRIBUTE, limits)
-    return config
 
 
 def serve(settings: Settings, *, access_log: bool = False) -> None:

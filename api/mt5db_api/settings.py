@@ -68,8 +68,18 @@ class Settings(BaseSettings):
     coalesce_max_items: int = Field(default=64, ge=0)
     coalesce_max_inflight: int = Field(default=1, ge=1)
 
+    # The per-symbol freshness gauge (prometheus.SymbolFreshness): at most this many symbol
+    # series per replica, and a symbol silent this long is forgotten (3 days outlast a weekend).
+    metrics_max_symbols: int = Field(default=500, ge=1, le=10000)
+    metrics_symbol_ttl_s: float = Field(default=3 * 86400, gt=0)
+
     # Ticks: recompute the M1 candle of every touched minute from all its ticks.
     derive_m1_from_ticks: bool = False
+
+    # Signals: how often the sweeper marks expired signals and recounts deliveries left unacked,
+    # and after how long a delivery without an ack counts as unacked.
+    signal_sweep_interval_s: float = Field(default=5.0, gt=0)
+    signal_unacked_after_s: float = Field(default=300.0, gt=0)
 
     # Benchmark-only route (/bench/noop) measuring the framework's own limit. Off in production.
     bench_endpoints: bool = False

@@ -8,7 +8,10 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     """Add this component's subcommands; keep imports inside handlers (cheap start-up)."""
-    p = subparsers.add_parser("demo", help="one-machine demo: local PostgreSQL, API, replay of EURUSD H1")
+    p = subparsers.add_parser(
+        "demo",
+        help="the trading loop on one machine: PostgreSQL, API, serving, replay, gated training, signals, executor",
+    )
     p.add_argument("--data-dir", help="PostgreSQL data under this directory (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the data directory afterwards")
     p.add_argument("--csv", help="history file (default: ../shared/data/EURUSD_H1_2021-10-18_2024-12-31.csv)")

@@ -55,6 +55,21 @@ DEFAULT_API_IMAGE: Final = "ghcr.io/mt5db/mt5db-api:0.1.0"
 DEFAULT_TRAINING_IMAGE: Final = "ghcr.io/mt5db/mt5db-training:0.1.0"
 DEFAULT_RAY_VERSION: Final = "2.49.0"
 
+# Server settings the stack's database needs (docs/operator.md, "Database server settings"):
+# `mt5db migrate` creates up to 15 TimescaleDB jobs per database (6 aggregate refreshes, compression,
+# retention on 2 tables and 6 aggregates) besides TimescaleDB's own 2, and each running job holds a
+# background worker. The defaults (max_worker_processes = 8) left jobs failing to start. Workers:
+# every job at once + one scheduler per database (mt5db, postgres, template1) + headroom; the
+# process pool: those + parallel query workers + the launcher and one spare.
+DB_BACKGROUND_WORKERS: Final = 24
+DB_PARALLEL_WORKERS: Final = 4
+DB_SERVER_SETTINGS: Final = {
+    "shared_preload_libraries": "timescaledb",
+    "timescaledb.max_background_workers": str(DB_BACKGROUND_WORKERS),
+    "max_parallel_workers": str(DB_PARALLEL_WORKERS),
+    "max_worker_processes": str(DB_BACKGROUND_WORKERS + DB_PARALLEL_WORKERS + 2),
+}
+
 
 class Phase:
     """Short phase enum shared by the three kinds (each CRD declares its own subset)."""
@@ -79,6 +94,7 @@ class Cond:
     DB_VERSION_SUPPORTED: Final = "DatabaseVersionSupported"
     MIGRATIONS_COMPLETE: Final = "MigrationsComplete"
     API_READY: Final = "ApiReady"
+    SERVING_READY: Final = "ServingReady"
     MONITORING_READY: Final = "MonitoringReady"
     STACK_READY: Final = "StackReady"
     SUBMITTED: Final = "Submitted"

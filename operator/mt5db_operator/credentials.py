@@ -15,6 +15,7 @@ def generate_db_passwords() -> dict[str, str]:
     """URL-safe random passwords (safe inside a DSN without escaping)."""
     return {
         "password": secrets.token_urlsafe(24),
+        "app-password": secrets.token_urlsafe(24),
         "readonly-password": secrets.token_urlsafe(24),
         "superuser-password": secrets.token_urlsafe(24),
     }

@@ -20,9 +20,8 @@ from mt5db_operator.context import Options
 
 OWNED_KINDS = {c.KIND_STACK, c.KIND_RUN, c.KIND_POLICY}
 
-# (group, version, plural) of every child kind the operator creates.
+# (group, version, plural) of the child kinds the operator watches.
 CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
-    ("", "v1", "secrets"),
     ("", "v1", "services"),
     ("", "v1", "configmaps"),
     ("apps", "v1", "statefulsets"),
@@ -34,6 +33,9 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("networking.k8s.io", "v1", "ingresses"),
     ("networking.k8s.io", "v1", "networkpolicies"),
 )
+# Generated Secrets are not watched either: a watch needs list/watch on every Secret in scope
+# (RBAC cannot narrow by label), so the operator holds only get/create on them and the resync
+# timer re-creates a deleted one (docs/operator.md, "RBAC").
 # Children of *optional* CRDs (ServiceMonitor, PrometheusRule, RayJob) are deliberately not
 # watched: when such a CRD is removed while Kopf runs, a watcher's re-list gets 404 and Kopf's
 # orchestrator re-raises it, stopping the whole operator (seen in our tests with Kopf 1.45).

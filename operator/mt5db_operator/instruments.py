@@ -53,3 +53,10 @@ class OperatorMetrics:
             ["namespace", "policy"],
             registry=self.registry,
         )
+        self.last_verified = Gauge(
+            "mt5db_operator_last_backup_verified_timestamp_seconds",
+            "Completion time of the newest successful backup Job per policy that ran with --verify "
+            "(its dump was restored into a scratch database and compared).",
+            ["namespace", "policy"],
+            registry=self.registry,
+        )

@@ -82,6 +82,7 @@ class IngressSpec:
     host: str
     class_name: str | None
     tls_secret: str | None
+    controller_namespace: str  # the API's NetworkPolicy admits the controller from there
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,23 @@ class ApiSpec:
 
 
 @dataclass(frozen=True)
+class ServingSpec:
+    """`spec.serving`: `mt5db serve` (training image): /predict and the signal loop."""
+
+    enabled: bool
+    image: str
+    replicas: int
+    resources: Resources
+    reload_poll_seconds: int
+    signals: bool
+    signal_ttl_seconds: int
+    signal_max_bar_age_seconds: int
+
+
+@dataclass(frozen=True)
 class MonitoringSpec:
     enabled: bool
+    namespace: str  # where Prometheus scrapes from (the API's NetworkPolicy admits it)
     rules: bool
     service_monitor: bool
     dashboards: bool
@@ -106,6 +122,9 @@ class MonitoringSpec:
     error_ratio: float
     latency_p95_seconds: float
     stall_minutes: int
+    duplicate_ratio: float
+    champion_max_age_days: int
+    unacked_minutes: int
     dashboard_label: str
     dashboard_label_value: str
 
@@ -120,6 +139,11 @@ class TradingStackSpec:
     monitoring: MonitoringSpec
     suspend: bool
     pvc_retention: str
+    serving: ServingSpec = field(
+        default_factory=lambda: ServingSpec(
+            False, c.DEFAULT_TRAINING_IMAGE, 1, Resources(), 5, True, 90, 7200
+        )
+    )
 
     @classmethod
     def parse(cls, spec: Any, meta: Meta) -> TradingStackSpec:
@@ -131,6 +155,7 @@ class TradingStackSpec:
         rate = _dict(api.get("rateLimit"))
         thresholds = _dict(mon.get("thresholds"))
         dash = _dict(mon.get("dashboardLabel"))
+        serving, signals = _dict(spec.get("serving")), _dict(_dict(spec.get("serving")).get("signals"))
         return cls(
             meta=meta,
             database=DatabaseSpec(
@@ -161,12 +186,14 @@ class TradingStackSpec:
                     host=ingress["host"],
                     class_name=ingress.get("className"),
                     tls_secret=ingress.get("tlsSecretName"),
+                    controller_namespace=str(ingress.get("controllerNamespace") or "ingress-nginx"),
                 )
                 if ingress.get("host")
                 else None,
             ),
             monitoring=MonitoringSpec(
                 enabled=bool(mon.get("enabled", True)),
+                namespace=str(mon.get("namespace") or "monitoring"),
                 rules=bool(mon.get("rules", True)),
                 service_monitor=bool(mon.get("serviceMonitor", True)),
                 dashboards=bool(mon.get("dashboards", True)),
@@ -174,11 +201,26 @@ class TradingStackSpec:
                 error_ratio=float(thresholds.get("errorRatio", 0.05)),
                 latency_p95_seconds=float(thresholds.get("latencyP95Seconds", 0.5)),
                 stall_minutes=int(thresholds.get("stallMinutes", 15)),
+                duplicate_ratio=float(thresholds.get("duplicateRatio", 0.5)),
+                champion_max_age_days=int(thresholds.get("championMaxAgeDays", 30)),
+                unacked_minutes=int(thresholds.get("unackedMinutes", 15)),
                 dashboard_label=dash.get("key") or c.GRAFANA_DASHBOARD_LABEL,
                 dashboard_label_value=str(dash.get("value") or "1"),
             ),
             suspend=bool(spec.get("suspend", False)),
             pvc_retention=spec.get("pvcRetention") or "Retain",
+            serving=ServingSpec(
+                enabled=bool(serving.get("enabled", False)),
+                image=serving.get("image") or c.DEFAULT_TRAINING_IMAGE,
+                replicas=int(serving.get("replicas", 1)),
+                resources=Resources.parse(
+                    serving.get("resources"), {"cpu": "500m", "memory": "1Gi"}, {"memory": "2Gi"}
+                ),
+                reload_poll_seconds=int(serving.get("reloadPollSeconds", 5)),
+                signals=bool(signals.get("enabled", True)),
+                signal_ttl_seconds=int(signals.get("ttlSeconds", 90)),
+                signal_max_bar_age_seconds=int(signals.get("maxBarAgeSeconds", 7200)),
+            ),
         )
 
     # names ---------------------------------------------------------------------------------
@@ -204,8 +246,12 @@ class TradingStackSpec:
         """The Secret whose `uri` key every database client reads (generated or external)."""
         return self.database.external_secret or self.db_credentials_secret()
 
-    def db_secret_key(self) -> str:
-        return self.database.external_key if self.database.external_secret else "uri"
+    def db_secret_key(self, role: str = "owner") -> str:
+        """The DSN key for a database role (docs/operator.md, "Database roles"): `owner` migrates and
+        backs up, `app` is the API's (no DDL), `readonly` training's. An external Secret has one."""
+        if self.database.external_secret:
+            return self.database.external_key
+        return {"owner": "uri", "app": "app-uri", "readonly": "readonly-uri"}[role]
 
     def api_key_secret(self) -> str:
         """The first API key, for whoever configures the EAs. Never copied anywhere else."""
@@ -224,6 +270,13 @@ class TradingStackSpec:
 
     def network_policy_name(self) -> str:
         return f"{self.name}-db"
+
+    def serving_name(self) -> str:
+        """Deployment and Service of `mt5db serve` (the Ingress routes /predict to it)."""
+        return f"{self.name}-serving"
+
+    def desired_serving_replicas(self) -> int:
+        return 0 if self.suspend else self.serving.replicas
 
     def api_network_policy_name(self) -> str:
         return f"{self.name}-api"

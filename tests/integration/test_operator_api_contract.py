@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from mt5db_core import apikeys
 from mt5db_core.net import free_port, wait_for_http
 from mt5db_local.postgres import LocalPostgres
+from mt5db_operator.credentials import generate_db_passwords
 from mt5db_operator.resources import tradingstack as builders
 from mt5db_operator.specs import Meta, TradingStackSpec
 
@@ -49,7 +51,8 @@ def test_first_api_key_from_operator_secrets_works_against_the_api(
     key = apikeys.generate_key()  # the operator's one-time generation step
     key_secret = builders.build_api_key_secret(stack, key.secret_key, key.key_id)
     hash_secret = builders.build_api_key_hash_secret(stack, key.key_id, key.key_hash)
-    secrets = {s["metadata"]["name"]: s["stringData"] for s in (key_secret, hash_secret)}
+    credentials = builders.build_db_credentials_secret(stack, generate_db_passwords())
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in (key_secret, hash_secret, credentials)}
 
     job = builders.build_migrate_job(stack)
     (container,) = job["spec"]["template"]["spec"]["containers"]
@@ -70,8 +73,14 @@ def test_first_api_key_from_operator_secrets_works_against_the_api(
     assert stored == f"{key.key_hash} {','.join(sorted(builders.EA_KEY_SCOPES.split(',')))}"
     assert key.secret_key not in stored
 
+    # The API runs as the application role the migration just set up, as in the Deployment.
+    parts = urlsplit(database_url)
+    app = secrets[stack.db_credentials_secret()]
+    app_url = urlunsplit(
+        parts._replace(netloc=f"{app['app-username']}:{app['app-password']}@{parts.hostname}:{parts.port}")
+    )
     port = free_port()
-    api = subprocess.Popen([*MT5DB, "api", "--database-url", database_url, "--port", str(port)],
+    api = subprocess.Popen([*MT5DB, "api", "--database-url", app_url, "--port", str(port)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", 30)
@@ -83,6 +92,13 @@ def test_first_api_key_from_operator_secrets_works_against_the_api(
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             assert response.status == 200
             assert orjson.loads(response.read())["inserted"] == 1
+        tick = b'{"ticks":[{"ts":"2025-03-12T14:00:01Z","symbol":"EURUSD","bid":1.08,"ask":1.0801}]}'
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ingest/tick", data=tick, method="POST",
+            headers={"Content-Type": "application/json", "X-API-Key": secrets[stack.api_key_secret()]["api-key"]},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            assert response.status == 200
     finally:
         api.terminate()
         api.wait(timeout=15)

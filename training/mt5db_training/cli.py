@@ -57,7 +57,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="PostgreSQL DSN: read market_data and register the version (default $MT5DB_DATABASE_URL)",
     )
     src.add_argument("--registry-url", default=None, help="PostgreSQL DSN for model_versions only")
-    src.add_argument("--symbol", "--symbols", dest="symbol", default=None, help="one symbol per run")
+    src.add_argument(
+        "--symbol",
+        "--symbols",
+        dest="symbol",
+        default=None,
+        help="symbol, or a comma list (from market_data: one run and one version per symbol)",
+    )
     src.add_argument("--timeframe", default=None)
     src.add_argument("--start", default=None, help="first ts (inclusive) read from market_data")
     src.add_argument("--end", default=None, help="last ts (exclusive) read from market_data")
@@ -88,7 +94,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--promote",
         choices=["never", "ifBetter", "always"],
         default="never",
-        help="accepted from the TrainingRun, not acted on: every version stays a candidate (no promotion yet)",
+        help="the gate: ifBetter promotes a version beating its baselines and the champion on the same "
+        "folds (else challenger); always promotes and records the override; never registers only",
+    )
+    p.add_argument(
+        "--signal-horizon",
+        type=int,
+        default=None,
+        help="horizon whose forecast drives signals (default: first beating its baselines, else first)",
     )
     inf = p.add_argument_group("informer")
     inf.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
@@ -106,21 +119,35 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_train_arguments(args: argparse.Namespace) -> str | None:
-    """What one run cannot do, as an error message (callers exit 2: a config error, which the
-    operator's Job does not retry); normalises `--symbols A` to `--symbol A`."""
-    if args.symbol and "," in args.symbol:
-        symbols = [s for s in args.symbol.split(",") if s]
-        if len(symbols) > 1:
-            return f"one symbol per training run, got {len(symbols)}: {args.symbol}"
-        args.symbol = symbols[0] if symbols else None
+    """What a run cannot do, as an error message (callers exit 2: a config error, which the
+    operator's Job does not retry); `--symbols A,B` becomes `args.symbols` (one run per symbol)."""
+    symbols = [s.strip() for s in (args.symbol or "").split(",") if s.strip()]
+    if len(set(symbols)) != len(symbols):
+        return f"a symbol is listed twice: {args.symbol}"
+    args.symbols = tuple(symbols) if len(symbols) > 1 else ()
+    args.symbol = symbols[0] if symbols else None
+    if args.symbols and args.csv:
+        return f"a CSV holds one series; several symbols ({','.join(symbols)}) need --database-url"
     return None
+
+
+def _actor() -> str:
+    """Who or what trains: the TrainingRun (in its pods), else the local user."""
+    run = os.environ.get("MT5DB_RUN_NAME")
+    if run:
+        return f"TrainingRun {run}"
+    import getpass
+
+    try:
+        return f"mt5db train by {getpass.getuser()}"
+    except (KeyError, OSError):
+        return "mt5db train"
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The typed config of one run, from checked `add_train_arguments` options.
 
-    `--run` defaults to `<model>-<config>-<utc time>` and `--out` to `runs/<run>`; `--promote` is
-    accepted and not carried (promotion is not implemented).
+    `--run` defaults to `<model>-<config>-<utc time>` and `--out` to `runs/<run>`.
     """
     from datetime import UTC, datetime
 
@@ -175,6 +202,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         horizons=tuple(int(h) for h in args.horizons.split(",")),
         rf=rf,
         informer=informer,
+        promote=args.promote,
+        signal_horizon=args.signal_horizon,
+        symbols=tuple(getattr(args, "symbols", ())),
+        actor=_actor(),
     )
 
 
@@ -245,13 +276,18 @@ def paper_config(args: argparse.Namespace) -> PaperConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mt5db_training.splits import NotEnoughData
     from mt5db_training.train import run_train
 
     error = check_train_arguments(args)
     if error:
         print(f"mt5db train: error: {error}", file=sys.stderr)
         return 2
-    return run_train(train_config(args))
+    try:
+        return run_train(train_config(args))
+    except NotEnoughData as exc:
+        print(f"mt5db train: error: not enough data for this protocol: {exc}", file=sys.stderr)
+        return 2
 
 
 def _paper(args: argparse.Namespace) -> int:

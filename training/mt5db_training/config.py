@@ -84,3 +84,10 @@ class TrainConfig:
     horizons: tuple[int, ...] = (1, 5, 10)  # RF horizons in bars
     rf: RFConfig = field(default_factory=RFConfig)
     informer: InformerRunConfig = field(default_factory=InformerRunConfig)
+    # The registry and its gate (docs/training.md, "Registry, gate and aliases").
+    promote: Literal["never", "ifBetter", "always"] = "never"
+    signal_horizon: int | None = (
+        None  # the horizon signals use; None = first beating its baselines, else first
+    )
+    symbols: tuple[str, ...] = ()  # several: one run (and one version) per symbol; () = data.symbol
+    actor: str = ""  # who/what registers and promotes (recorded in the alias history)

@@ -177,3 +177,11 @@ def load_dataset(data: DataConfig, horizons: tuple[int, ...]) -> Dataset:
         lockbox_start=lockbox,
         lockbox_fraction=data.lockbox_fraction,
     )
+
+
+def series_of(data: DataConfig) -> tuple[str, str]:
+    """(symbol, timeframe) a run's data is about, without reading it (what load_source will say)."""
+    if data.csv is not None:
+        named_symbol, named_timeframe = series_from_name(data.csv)
+        return data.symbol or named_symbol or "UNKNOWN", data.timeframe or named_timeframe or "UNKNOWN"
+    return data.symbol or "UNKNOWN", data.timeframe or "UNKNOWN"

@@ -50,6 +50,23 @@ VOLUME_FEATURES = ("obv_chg10",)
 F64 = npt.NDArray[np.float64]
 
 
+def feature_set_hash(
+    version: str = FEATURE_SET_VERSION,
+    names: tuple[str, ...] | list[str] = FEATURES,
+    warmup: int = WARMUP_BARS,
+) -> str:
+    """Identity of a feature set: its version, column names in order and warm-up.
+
+    A registered version records the hash it was trained with; serving loads it only when the
+    hash equals the one this code computes (the same function, the same columns, the same order).
+    """
+    import hashlib
+    import json
+
+    doc = {"version": version, "names": list(names), "warmup_bars": int(warmup)}
+    return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
+
+
 def _indicators(h: F64, lo: F64, c: F64, v: F64) -> dict[str, F64]:
     """TA-Lib indicators of one contiguous segment (no warm-up masking here)."""
     import talib

@@ -6,8 +6,9 @@ sets `MT5DB_RESULT_CONFIGMAP` (and `MT5DB_RUN_NAME`) in the training pods, creat
 ConfigMap itself and gives the pods a ServiceAccount allowed to `get/update/patch` that one
 ConfigMap only. Here:
 
-* `result_document(report, versions)` is pure: headline numbers of a finished run (pooled
-  out-of-sample over the walk-forward folds), the model next to its baselines, numbers only;
+* `result_document(report, versions)` / `run_document(results)` are pure: headline numbers of a
+  finished run (pooled out-of-sample over the walk-forward folds), the model next to its
+  baselines, numbers only, and per symbol the registered version and whether the gate promoted it;
 * `write_result_configmap(...)` talks to the Kubernetes REST API with the standard library only
   (urllib + ssl, the in-pod service-account token and CA); no Kubernetes client in this component;
 * `publish_run(...)` ties both together for the training commands and turns a failure into
@@ -28,7 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +108,19 @@ def primary_horizon(report: Mapping[str, Any]) -> str:
     return (winners or horizons)[0]
 
 
-def result_document(report: Mapping[str, Any], versions: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """The `result.json` of a finished run (pure: the report and the registered versions only).
+def result_document(
+    report: Mapping[str, Any],
+    versions: Mapping[str, int] | None = None,
+    registered: Any | None = None,
+) -> dict[str, Any]:
+    """The `result.json` of a finished run (pure: the report and the registered version only).
 
     `metrics` holds numbers only (the operator keeps only numbers; the CRD's `status.metrics` is a
     map of numbers): per horizon the model's pooled out-of-sample headline figures next to the
     baselines they must beat, and `beats_baselines_h<h>` (1/0). `primaryMetric` is R²_OOS for a
     regression run, AUC for a classification run, at `primary_horizon`. `modelVersion` is
-    `<registry name>:v<version>` of that horizon when the run was registered, else absent.
+    `<registry name>:v<version>` when the run was registered, else absent. `registered` (a
+    registry.Registered) adds `models`: the version, its alias and whether the gate promoted it.
     """
     model = MODEL_KEY.get(report["algo"], report["algo"])
     metrics: dict[str, float] = {}
@@ -131,12 +137,59 @@ def result_document(report: Mapping[str, Any], versions: Mapping[str, int] | Non
         "verdict": report.get("verdict"),
         "artifacts": {str(k): v.get("sha256") for k, v in (report.get("artifacts") or {}).items()},
     }
+    if registered is not None:
+        versions = {registered.name: registered.version}
+        metrics["promoted"] = 1.0 if registered.promoted else 0.0
+        doc["models"] = [_model_entry(registered)]
     if versions:
-        name = model_name(report, h)
+        name = model_name(report)
         if name in versions:
             doc["modelVersion"] = f"{name}:v{versions[name]}"
         doc["modelVersions"] = {str(k): int(v) for k, v in versions.items()}
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _model_entry(registered: Any) -> dict[str, Any]:
+    return {
+        "symbol": registered.symbol,
+        "timeframe": registered.timeframe,
+        "version": registered.label,
+        "alias": registered.alias or "none",
+        "promoted": bool(registered.promoted),
+        "reason": registered.reason[:1000],
+    }
+
+
+def run_document(results: Sequence[tuple[Mapping[str, Any], Any | None]]) -> dict[str, Any]:
+    """The `result.json` of a run over one or several symbols (one version per symbol).
+
+    One symbol: `result_document`. Several: every metric key gets the symbol as a suffix
+    (`r2_oos_h5_EURUSD`), `primaryMetric`/`modelVersion` are the first symbol's, `modelVersions`
+    and `models` list every symbol's version and what the gate did with it.
+    """
+    if len(results) == 1:
+        report, registered = results[0]
+        return result_document(report, registered=registered)
+    docs = [(report["data"]["symbol"], result_document(report, registered=reg)) for report, reg in results]
+    first_symbol, first = docs[0]
+    metrics = {f"{k}_{symbol}": v for symbol, doc in docs for k, v in doc["metrics"].items()}
+    out: dict[str, Any] = {
+        "run": first.get("run"),
+        "metrics": metrics,
+        "verdict": "; ".join(f"{symbol}: {doc.get('verdict')}" for symbol, doc in docs),
+        "artifacts": {f"{symbol}/{h}": sha for symbol, doc in docs for h, sha in doc["artifacts"].items()},
+    }
+    if first.get("primaryMetric"):
+        out["primaryMetric"] = f"{first['primaryMetric']}_{first_symbol}"
+    if first.get("modelVersion"):
+        out["modelVersion"] = first["modelVersion"]
+    versions = {k: v for _, doc in docs for k, v in (doc.get("modelVersions") or {}).items()}
+    if versions:
+        out["modelVersions"] = versions
+    models = [m for _, doc in docs for m in doc.get("models", [])]
+    if models:
+        out["models"] = models
+    return out
 
 
 # -- writer ---------------------------------------------------------------------------------------
@@ -258,14 +311,19 @@ def publish_run(
     versions: Mapping[str, int] | None = None,
     **writer: Any,
 ) -> int:
+    """End of a one-report training command: `publish_document` of its result_document."""
+    return publish_document(result_document(report, versions), report_path.parent, **writer)
+
+
+def publish_document(doc: Mapping[str, Any], out_dir: Path, **writer: Any) -> int:
     """End of a training command (after the artifacts and registry rows are written).
 
-    Writes `result.json` beside the report (always), then the ConfigMap when configured.
+    Writes `result.json` in `out_dir` (always), then the ConfigMap when configured.
     Returns 0, or PUBLISH_FAILED_EXIT_CODE when publishing failed (logged, not raised: the
     run's artifacts and registry rows stay; the caller exits with this status).
     """
-    doc = result_document(report, versions)
-    (report_path.parent / RESULT_KEY).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RESULT_KEY).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     try:
         where = write_result_configmap(doc, **writer)
     except PublishError as exc:

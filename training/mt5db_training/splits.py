@@ -34,6 +34,10 @@ class Fold:
         return np.concatenate([self.fit, self.val])
 
 
+class NotEnoughData(ValueError):
+    """The series is too short for the requested protocol (folds, test block, warm-up)."""
+
+
 def embargo_bars(horizon: int, bars_per_day: int) -> int:
     """e = max(h, one trading day of bars)."""
     return max(horizon, bars_per_day)
@@ -61,7 +65,9 @@ def walk_forward(
         val_start = train_end - n_val
         fit_end = val_start - gap
         if fit_end < min_train or n_val < 1:
-            raise ValueError(f"fold {k}: only {fit_end} fit rows; use fewer folds or a smaller test block")
+            raise NotEnoughData(
+                f"fold {k}: only {fit_end} fit rows; use fewer folds or a smaller test block, or more data"
+            )
         folds.append(
             Fold(
                 number=k,

@@ -217,6 +217,51 @@ def bucket_sql(target: str) -> str:
 
 _COLUMNS = "ts, open, high, low, close, volume"
 
+# The logs hold TimescaleDB's internal time: Unix microseconds. No bar is older than 1970; the
+# far-past stub each view's log keeps (before 4713 BC) is.
+_INTERNAL_MIN = 0
+_INTERNAL_MAX = 2**63 - 1
+
+# A continuous aggregate answers like the raw table only where nothing changed since it was
+# materialized: no pending row in the raw hypertable's invalidation log (late, corrected or deleted
+# bars; TRUNCATE invalidates everything), and no range of the view's own log below its watermark
+# (above it real-time aggregation reads raw rows anyway). Both logs are empty after a refresh.
+_PENDING_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l
+    JOIN _timescaledb_catalog.continuous_agg a ON a.raw_hypertable_id = l.hypertable_id
+    WHERE a.user_view_schema = 'public' AND a.user_view_name = $1
+      AND l.greatest_modified_value >= $2 AND l.lowest_modified_value < $3
+) OR EXISTS (
+    SELECT 1 FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l
+    JOIN _timescaledb_catalog.continuous_agg a ON a.mat_hypertable_id = l.materialization_id
+    WHERE a.user_view_schema = 'public' AND a.user_view_name = $1
+      AND l.greatest_modified_value >= $2
+      AND l.lowest_modified_value < least($3, _timescaledb_functions.cagg_watermark(a.mat_hypertable_id))
+)
+"""
+
+
+def _internal(value: datetime | None, default: int) -> int:
+    if value is None:
+        return default
+    return int(value.timestamp()) * 1_000_000
+
+
+async def view_is_current(conn: Any, view: str, start: datetime | None, end: datetime | None) -> bool:
+    """True when continuous aggregate `view` holds no stale bucket in [start, end) (bucket-aligned).
+
+    Where it may, the caller reads raw M1 instead, so answers equal plain PostgreSQL's at all times
+    and not only after the next policy refresh. A catalog this code does not know reads raw too.
+    """
+    try:
+        pending = await conn.fetchval(
+            _PENDING_SQL, view, _internal(start, _INTERNAL_MIN), _internal(end, _INTERNAL_MAX)
+        )
+    except asyncpg.PostgresError:
+        return False
+    return not pending
+
 
 async def fetch_candles(
     conn: Any,

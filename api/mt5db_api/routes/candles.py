@@ -71,6 +71,8 @@ async def candles(
             aggregates = request.app.state.aggregates
             if source == "M1" and target != "M1" and target in aggregates:
                 view = aggregates[target]
+                if not await market_data.view_is_current(conn, view, lo, hi):
+                    view = None  # late or corrected bars not yet materialized: resample raw M1
             rows = await market_data.fetch_candles(
                 conn, symbol=symbol, target=target, source=source, start=lo, end=hi, limit=limit, view=view
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mt5db_api.db import migrations
@@ -26,8 +26,9 @@ async def health() -> Response:
 
 
 @router.get("/ready", response_model=Health, responses={503: {"description": "degraded"}})
-async def ready(pool: PoolDep, settings: SettingsDep) -> Response:
+async def ready(request: Request, pool: PoolDep, settings: SettingsDep) -> Response:
     """Readiness: the database answers within the short timeouts and the schema is current."""
+    gauge = request.app.state.metrics.db_ready
     try:
         async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
             version = await conn.fetchval(
@@ -36,8 +37,10 @@ async def ready(pool: PoolDep, settings: SettingsDep) -> Response:
             )
     except Exception as exc:  # any failure here means "not ready"; details only in the log
         log.warning("ready: database check failed: %s", type(exc).__name__)
+        gauge.set(False)
         down = {"status": "degraded", "database": "unreachable"}
         return Response(orjson.dumps(down), status_code=503, media_type="application/json")
+    gauge.set(version == migrations.CURRENT_VERSION)
     if version != migrations.CURRENT_VERSION:
         body: dict[str, object] = {
             "status": "degraded",

@@ -107,6 +107,8 @@ async def _ingest_candles(request: Request, pool: Any, settings: Settings, metri
             gate.fell_back()
             metrics.optimistic_fallbacks.inc()
         inserted, updated, duplicates = result.inserted, result.updated, result.duplicates
+    if len(batch):  # stored (or merged): these symbols delivered data now
+        metrics.freshness.seen(set(batch.symbol), time.time())
     updated += batch.merged_updates
     duplicates += batch.merged_duplicates
     rejected = len(batch.errors)
@@ -175,6 +177,8 @@ async def ingest_tick(request: Request) -> Response:
                 command_timeout=settings.db_command_timeout_s,
             )  # fmt: skip
     metrics.ticks.inc(stored)
+    if stored:
+        metrics.freshness.seen(set(batch.symbol), time.time())
     for err in batch.errors:
         metrics.rejected.labels(err["reason"]).inc()
     return _json(

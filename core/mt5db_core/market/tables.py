@@ -7,6 +7,13 @@ MARKET_DATA = "market_data"  # candles: (symbol, timeframe, ts) -> OHLCV, the me
 TICKS = "ticks"  # raw ticks in arrival order
 API_KEYS = "api_keys"  # hashed API keys and their scopes
 MODEL_VERSIONS = "model_versions"  # the model registry: immutable versions and their model cards
+MODEL_ARTIFACTS = "model_artifacts"  # artifact bytes by sha256 (content-addressed, immutable)
+MODEL_ALIASES = "model_aliases"  # (symbol, timeframe, model kind, champion|challenger) -> version
+MODEL_ALIAS_HISTORY = "model_alias_history"  # every alias change: who/what, when, why, the gate's numbers
+SIGNALS = "signals"  # trading signals for the executor EA (live or shadow)
+SIGNAL_DELIVERIES = "signal_deliveries"  # at most one delivery per (signal, account)
+SIGNAL_ACKS = "signal_acks"  # what the executor did with a signal
+ORDER_FEEDBACK = "order_feedback"  # the legacy /orders/feedback sink, stored as sent
 SCHEMA_MIGRATIONS = "schema_migrations"  # which migrations ran
 
 # The data a backup's row counts are compared on after a restore (the platform's own data).

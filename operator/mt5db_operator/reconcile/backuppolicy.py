@@ -44,12 +44,17 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
     if claim is not None:
         children.ensure(claim, owned=False)
     cron = children.ensure(bp.build_backup_cronjob(policy, stack)) or {}
-    runs = _backup_runs(ctx, namespace, policy)
-    _write_status(ctx, owner, policy, cron, runs)
+    runs, verified_runs = _backup_runs(ctx, namespace, policy)
+    _write_status(ctx, owner, policy, cron, runs, verified_runs)
 
 
 def _write_status(
-    ctx: Context, owner: Owner, policy: BackupPolicySpec, cron: dict[str, Any], runs: list[dict[str, Any]]
+    ctx: Context,
+    owner: Owner,
+    policy: BackupPolicySpec,
+    cron: dict[str, Any],
+    runs: list[dict[str, Any]],
+    verified_runs: set[str],
 ) -> None:
     succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
     finished = [r for r in runs if r["phase"] in TERMINAL]
@@ -67,6 +72,13 @@ def _write_status(
         parsed = parse_time(last)
         if parsed:
             ctx.metrics.last_backup.labels(policy.meta.namespace, policy.name).set(parsed.timestamp())
+    # A run with --verify exits 0 only after its dump was restored into a scratch database and
+    # compared (docs/backup.md), so its success is the newest verified restore.
+    verified = [r for r in succeeded if r["name"] in verified_runs]
+    if verified:
+        parsed = parse_time(max(str(r.get("completionTime") or "") for r in verified))
+        if parsed:
+            ctx.metrics.last_verified.labels(policy.meta.namespace, policy.name).set(parsed.timestamp())
     extra = {k: v for k, v in extra.items() if v is not None}
     if not finished:
         last_cond = Condition(Cond.LAST_BACKUP_SUCCEEDED, True, Reason.NO_RUNS_YET, "no finished backup yet")
@@ -99,11 +111,18 @@ def _write_status(
     )
 
 
-def _backup_runs(ctx: Context, namespace: str, policy: BackupPolicySpec) -> list[dict[str, Any]]:
-    """The CronJob's Jobs (labelled with the policy) as run records, newest first."""
+def _backup_runs(
+    ctx: Context, namespace: str, policy: BackupPolicySpec
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The CronJob's Jobs (labelled with the policy) as run records, newest first, and the names
+    of the runs that verify their dump (their command has --verify)."""
     jobs = ctx.kube.list("batch/v1", "Job", namespace, f"{c.LABEL_POLICY}={policy.name}")
     runs = []
+    verifying = set()
     for job in jobs:
+        containers = ((job.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        if any("--verify" in [*(k.get("command") or []), *(k.get("args") or [])] for k in containers):
+            verifying.add(job["metadata"]["name"])
         phase, _ = job_outcome(job)
         status = job.get("status") or {}
         run = {
@@ -115,4 +134,4 @@ def _backup_runs(ctx: Context, namespace: str, policy: BackupPolicySpec) -> list
             run["completionTime"] = status["completionTime"]
         runs.append(run)
     runs.sort(key=lambda r: str(r.get("startTime") or ""), reverse=True)
-    return runs
+    return runs, verifying

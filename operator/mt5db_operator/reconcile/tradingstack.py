@@ -52,6 +52,7 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
         db = _database(children, owner, stack)
         migrations = _migrations(children, stack, db.ready)
         api = _api(ctx, children, owner, stack)
+        serving = _serving(children, stack)
         monitoring = _monitoring(ctx, children, stack)
     except ApiError as exc:
         cond = Condition(Cond.READY, False, Reason.APPLY_FAILED, exc.message[:500])
@@ -60,9 +61,9 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
             message=f"apply failed: {exc.message[:300]}", conditions=[cond],
         )  # fmt: skip
         raise kopf.TemporaryError(f"applying children failed: {exc}", delay=15) from exc
-    parts = [secrets, *db.conditions, migrations.condition, api.condition, monitoring]
+    parts = [secrets, *db.conditions, migrations.condition, api.condition, serving.condition, monitoring]
     upgrading = rolling_out(api.deployment, db.statefulset) or migrations.running
-    extra: dict[str, Any] = {"db": db.summary, "api": api.summary}
+    extra: dict[str, Any] = {"db": db.summary, "api": api.summary, "serving": serving.summary}
     last_backup = _last_backup_of(ctx, namespace, name)
     if last_backup:
         extra["lastBackupTime"] = last_backup
@@ -260,6 +261,7 @@ def _api(ctx: Context, children: Children, owner: Owner, stack: TradingStackSpec
             dep = _scale(ctx, stack, stack.api.min_replicas)
         children.ensure(hpa)
     children.ensure(ts.build_api_pdb(stack))
+    children.ensure(ts.build_api_network_policy(stack))
     ingress = ts.build_api_ingress(stack)
     if ingress is None:
         children.ensure(Ref("networking.k8s.io/v1", "Ingress", stack.namespace, stack.api_name()), False)
@@ -281,6 +283,35 @@ def _scale(ctx: Context, stack: TradingStackSpec, replicas: int) -> dict[str, An
     return ctx.kube.get("apps/v1", "Deployment", stack.namespace, stack.api_name())
 
 
+# -- Serving ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Serving:
+    condition: Condition
+    summary: str  # "ready/desired", or "off" (the wide printer column)
+
+
+def _serving(children: Children, stack: TradingStackSpec) -> _Serving:
+    """`mt5db serve`'s Deployment and Service (the Ingress routes /predict to it, `_api`)."""
+    enabled = stack.serving.enabled
+    dep = children.ensure(ts.build_serving_deployment(stack), enabled)
+    children.ensure(ts.build_serving_service(stack), enabled)
+    if not enabled:
+        return _Serving(
+            Condition(Cond.SERVING_READY, True, Reason.DISABLED, "serving disabled by spec"), "off"
+        )
+    status = (dep or {}).get("status") or {}
+    desired = int(((dep or {}).get("spec") or {}).get("replicas") or 0)
+    summary = f"{int(status.get('readyReplicas') or 0)}/{desired}"
+    if stack.suspend:
+        return _Serving(Condition(Cond.SERVING_READY, True, Reason.SCALED_TO_ZERO, "suspended"), summary)
+    ready = deployment_condition(dep)
+    return _Serving(
+        Condition(Cond.SERVING_READY, ready.ok, ready.reason, f"serving {summary} ready"), summary
+    )
+
+
 # -- Monitoring ---------------------------------------------------------------------------------
 
 
@@ -298,6 +329,7 @@ def _monitoring(ctx: Context, children: Children, stack: TradingStackSpec) -> Co
             "monitoring.coreos.com/v1 ServiceMonitor/PrometheusRule not served; dashboards only",
         )
     children.ensure(mon.build_service_monitor(stack), m.service_monitor)
+    children.ensure(mon.build_serving_service_monitor(stack), m.service_monitor and stack.serving.enabled)
     children.ensure(mon.build_prometheus_rule(stack), m.rules)
     return Condition(Cond.MONITORING_READY, True, Reason.APPLIED, "ServiceMonitor/PrometheusRule applied")
 

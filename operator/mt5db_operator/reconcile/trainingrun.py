@@ -156,6 +156,28 @@ def _human_duration(seconds: int) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + f"{secs}s"
 
 
+def _models(raw: Any) -> list[dict[str, Any]]:
+    """The registered version(s) per symbol and whether the gate promoted each (typed, bounded)."""
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw[:50]:
+        if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+            continue
+        alias = item.get("alias") if item.get("alias") in ("champion", "challenger") else "none"
+        out.append(
+            {
+                "symbol": str(item.get("symbol", "")),
+                "timeframe": str(item.get("timeframe", "")),
+                "version": item["version"],
+                "alias": alias,
+                "promoted": bool(item.get("promoted")),
+                "reason": str(item.get("reason", ""))[:2000],
+            }
+        )
+    return out
+
+
 def _training_result(ctx: Context, run: TrainingRunSpec) -> dict[str, Any]:
     """Metrics and model version the entrypoint left in `<run>-result` (when it did)."""
     cm = ctx.kube.get("v1", "ConfigMap", run.meta.namespace, run.result_configmap())
@@ -171,6 +193,9 @@ def _training_result(ctx: Context, run: TrainingRunSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"metrics": metrics}
     if result.get("modelVersion"):
         out["modelVersion"] = str(result["modelVersion"])
+    models = _models(result.get("models"))
+    if models:
+        out["models"] = models
     primary = result.get("primaryMetric") or (sorted(metrics)[0] if metrics else None)
     if primary in metrics:
         out["metric"] = f"{primary}={metrics[primary]:.4g}"

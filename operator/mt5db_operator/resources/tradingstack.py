@@ -12,10 +12,13 @@ import json
 import re
 from typing import Any
 
+from mt5db_core.paths import PUBLIC_PATHS
+from mt5db_operator.constants import DB_SERVER_SETTINGS, LABEL_STACK
 from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
 from mt5db_operator.resources.pod import (
     API_UID,
     DB_UID,
+    TRAINING_UID,
     container_security_context,
     pod_security_context,
     secret_env,
@@ -29,7 +32,11 @@ API_PORT = 8000
 PGDATA_MOUNT = "/home/postgres/pgdata"
 DB_NAME = "mt5db"
 DB_OWNER = "mt5db"
+DB_APP = "mt5db_app"  # mt5db_api.db.roles creates both in `mt5db migrate`
 DB_READONLY = "mt5db_readonly"
+# TLS when the server offers it (the timescaledb-ha image does); `prefer` because the image's
+# certificate is self-signed, so there is no CA to verify against (docs/operator.md).
+DB_SSLMODE = "prefer"
 
 
 # -- Secrets ------------------------------------------------------------------------------------
@@ -40,20 +47,28 @@ EA_KEY_SCOPES = "ingest,read,signals"
 
 
 def build_db_credentials_secret(stack: TradingStackSpec, passwords: dict[str, str]) -> dict[str, Any]:
-    """Owner, read-only and superuser credentials plus a ready DSN (`uri`) for every client."""
+    """Owner, application, read-only and superuser credentials, and a DSN per role."""
     host = stack.db_host()
     owner_pw = passwords["password"]
+
+    def dsn(user: str, password: str) -> str:
+        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
+        return f"postgresql://{user}:{password}@{host}:{DB_PORT}/{DB_NAME}?sslmode={DB_SSLMODE}"
+
     data = {
         "host": host,
         "port": str(DB_PORT),
         "database": DB_NAME,
         "username": DB_OWNER,
         "password": owner_pw,
+        "app-username": DB_APP,
+        "app-password": passwords["app-password"],
         "readonly-username": DB_READONLY,
         "readonly-password": passwords["readonly-password"],
         "superuser-password": passwords["superuser-password"],
-        # Passwords are URL-safe (secrets.token_urlsafe), so the DSN needs no escaping.
-        "uri": f"postgresql://{DB_OWNER}:{owner_pw}@{host}:{DB_PORT}/{DB_NAME}",
+        "uri": dsn(DB_OWNER, owner_pw),
+        "app-uri": dsn(DB_APP, passwords["app-password"]),
+        "readonly-uri": dsn(DB_READONLY, passwords["readonly-password"]),
     }
     return {
         "apiVersion": "v1",
@@ -154,6 +169,8 @@ def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
         "name": "timescaledb",
         "image": db.image,
         "imagePullPolicy": "IfNotPresent",
+        # The image's entrypoint runs `postgres` with these; -c wins over what its tuning wrote.
+        "args": ["postgres", *(arg for k, v in DB_SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
         "ports": [{"name": "postgres", "containerPort": DB_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "POSTGRES_DB", "value": DB_NAME},
@@ -264,9 +281,10 @@ def migrate_hash(stack: TradingStackSpec) -> str:
     return short_hash(_migrate_job_spec(stack))
 
 
-def api_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+def api_env(stack: TradingStackSpec, role: str = "app") -> list[dict[str, Any]]:
+    """The API's environment; it connects as the application role (the migration as the owner)."""
     return [
-        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key(role)),
         {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
         {"name": "MT5DB_PORT", "value": str(API_PORT)},
         {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
@@ -290,8 +308,15 @@ def build_migrate_job(stack: TradingStackSpec) -> dict[str, Any]:
 
 
 def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
+    # The owner migrates and (managed database) sets the two other roles' passwords and grants.
+    roles = (
+        [secret_env("MT5DB_APP_PASSWORD", stack.db_credentials_secret(), "app-password"),
+         secret_env("MT5DB_READONLY_PASSWORD", stack.db_credentials_secret(), "readonly-password")]
+        if stack.database_managed() else []
+    )  # fmt: skip
     env = [
-        *api_env(stack),
+        *api_env(stack, role="owner"),
+        *roles,
         *({"name": k, "value": v} for k, v in timescale_settings(stack).items()),
         secret_env("MT5DB_BOOTSTRAP_KEY_ID", stack.api_key_hash_secret(), "key-id"),
         secret_env("MT5DB_BOOTSTRAP_KEY_HASH", stack.api_key_hash_secret(), "key-hash"),
@@ -425,6 +450,28 @@ def build_api_hpa(stack: TradingStackSpec) -> dict[str, Any]:
     }
 
 
+def build_api_network_policy(stack: TradingStackSpec) -> dict[str, Any]:
+    """The API pods accept their port only from the ingress controller's namespace (with an
+    Ingress), the monitoring namespace (the /prometheus scrape) and this stack's own pods."""
+    peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": {LABEL_STACK: stack.name}}}]
+    namespaces = [stack.monitoring.namespace]
+    if stack.api.ingress is not None:
+        namespaces.insert(0, stack.api.ingress.controller_namespace)
+    peers += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in namespaces
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(stack.api_network_policy_name(), stack.namespace, labels(stack.name, "api")),
+        "spec": {
+            "podSelector": {"matchLabels": selector(stack.name, "api")},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": API_PORT}]}],
+        },
+    }
+
+
 def build_api_pdb(stack: TradingStackSpec) -> dict[str, Any]:
     """maxUnavailable 1 (not minAvailable 1): a single replica never blocks a node drain."""
     return {
@@ -444,12 +491,17 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
             {
                 "host": ingress.host,
                 "http": {
+                    # Only what EAs and clients call (exact paths); never /prometheus or the docs.
                     "paths": [
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
-                        }
+                        *serving_ingress_paths(stack),
+                        *(
+                            {
+                                "path": path,
+                                "pathType": "Exact",
+                                "backend": {"service": {"name": stack.api_name(), "port": {"name": "http"}}},
+                            }
+                            for path in PUBLIC_PATHS
+                        ),
                     ]
                 },
             }
@@ -464,4 +516,107 @@ def build_api_ingress(stack: TradingStackSpec) -> dict[str, Any] | None:
         "kind": "Ingress",
         "metadata": meta(stack.api_name(), stack.namespace, labels(stack.name, "api")),
         "spec": spec,
+    }
+
+
+# -- Serving ------------------------------------------------------------------------------------
+# `mt5db serve` runs in the training image (scikit-learn, TA-Lib: the feature function and the
+# artifacts), beside the API whose image stays free of them (docs/decisions/0010).
+
+SERVING_PATHS = ("/predict",)
+
+
+def serving_ingress_paths(stack: TradingStackSpec) -> list[dict[str, Any]]:
+    """The paths the API's Ingress sends to serving (none while serving is off)."""
+    if not stack.serving.enabled:
+        return []
+    backend = {"service": {"name": stack.serving_name(), "port": {"name": "http"}}}
+    return [{"path": path, "pathType": "Exact", "backend": backend} for path in SERVING_PATHS]
+
+
+def serving_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
+    sv = stack.serving
+    return [
+        # Serving reads the registry and writes signals: the application role's grants.
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key("app")),
+        {"name": "MT5DB_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside a pod, behind a Service
+        {"name": "MT5DB_PORT", "value": str(API_PORT)},
+        {"name": "MT5DB_RATE_LIMIT_PER_S", "value": str(stack.api.rate_limit_per_second)},
+        {"name": "MT5DB_RATE_LIMIT_BURST", "value": str(stack.api.rate_limit_burst)},
+        {"name": "MT5DB_RELOAD_POLL_S", "value": str(sv.reload_poll_seconds)},
+        {"name": "MT5DB_SIGNAL_LOOP", "value": "true" if sv.signals else "false"},
+        {"name": "MT5DB_SIGNAL_TTL_S", "value": str(sv.signal_ttl_seconds)},
+        {"name": "MT5DB_SIGNAL_MAX_BAR_AGE_S", "value": str(sv.signal_max_bar_age_seconds)},
+        # scikit-learn/joblib and numpy may want a writable home; the root filesystem is read-only
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's emptyDir
+    ]
+
+
+def build_serving_deployment(stack: TradingStackSpec) -> dict[str, Any]:
+    """`mt5db serve`: a fixed replica count (each replica loads every alias and runs the signal
+    loop; the registry's unique index keeps one signal per bar however many there are)."""
+    pod_labels = db_client_labels(stack.name, "serving")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(stack.serving_name(), stack.namespace, labels(stack.name, "serving")),
+        "spec": {
+            "replicas": stack.desired_serving_replicas(),
+            "selector": {"matchLabels": selector(stack.name, "serving")},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "revisionHistoryLimit": 5,
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {"prometheus.io/path": "/prometheus", "prometheus.io/port": str(API_PORT)},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(TRAINING_UID),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "serving",
+                            "image": stack.serving.image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["mt5db", "serve"],
+                            "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+                            "env": serving_env(stack),
+                            "resources": stack.serving.resources.manifest(),
+                            "securityContext": container_security_context(),
+                            # /ready: the database answers and the first model load finished
+                            "readinessProbe": {
+                                "httpGet": {"path": "/ready", "port": "http"},
+                                "periodSeconds": 5,
+                                "timeoutSeconds": 2,
+                                "failureThreshold": 2,
+                            },
+                            "livenessProbe": {
+                                "httpGet": {"path": "/health", "port": "http"},
+                                "initialDelaySeconds": 20,
+                                "periodSeconds": 10,
+                                "timeoutSeconds": 2,
+                                "failureThreshold": 3,
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                        }
+                    ],
+                    "volumes": [tmp_volume(size="256Mi")],
+                },
+            },
+        },
+    }
+
+
+def build_serving_service(stack: TradingStackSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(stack.serving_name(), stack.namespace, labels(stack.name, "serving")),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(stack.name, "serving"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
     }

@@ -31,7 +31,8 @@ def _labels(run: TrainingRunSpec) -> dict[str, str]:
 
 def _env(run: TrainingRunSpec, stack: TradingStackSpec) -> list[dict[str, Any]]:
     return [
-        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key()),
+        # Read-only role: training reads bars and writes only the model registry.
+        secret_env("MT5DB_DATABASE_URL", stack.db_secret_name(), stack.db_secret_key("readonly")),
         {"name": "MT5DB_RUN_NAME", "value": run.name},
         {"name": "MT5DB_RESULT_CONFIGMAP", "value": run.result_configmap()},
     ]

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +46,13 @@ class ControlPlane:
         self.etcd_peer_port = free_port()
         self.kcm_port = free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
+        # The controller manager is supervised as a kubelet supervises its static pod: it exits
+        # by design when the apiserver is unhealthy for a moment (a slow etcd under load), and
+        # every controller test would fail after that. Each restart is counted and logged.
+        self.kcm_restarts = 0
+        self.kcm: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         # etcd on tmpfs when there is one: fsyncs dominate apiserver latency otherwise.
         shm = Path("/dev/shm")
         self.etcd_dir = Path(tempfile.mkdtemp(prefix="mt5db-etcd-", dir=shm if shm.is_dir() else None))
@@ -90,6 +97,9 @@ class ControlPlane:
             self._start_controller_manager(timeout)
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.terminate()
@@ -145,7 +155,7 @@ class ControlPlane:
         tokens.chmod(0o600)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.base / f"{name}.log").open("wb")
+        log = (self.base / f"{name}.log").open("ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self._procs.append(proc)
         return proc
@@ -199,25 +209,38 @@ class ControlPlane:
         )
 
     def _start_controller_manager(self, timeout: float) -> None:
-        self._spawn(
-            "kube-controller-manager",
-            [
-                str(self.binaries.controller_manager),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}",
-                "--leader-elect=false",
-                "--controllers=*",
-                f"--service-account-private-key-file={self.base / 'sa.key'}",
-                f"--root-ca-file={self.ca_file}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.kcm_port}",
-                "--concurrent-gc-syncs=5",
-                "--v=0",
-            ],
+        argv = [
+            str(self.binaries.controller_manager),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--leader-elect=false",
+            "--controllers=*",
+            f"--service-account-private-key-file={self.base / 'sa.key'}",
+            f"--root-ca-file={self.ca_file}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.kcm_port}",
+            "--concurrent-gc-syncs=5",
+            "--v=0",
+        ]
+        self.kcm = self._spawn("kube-controller-manager", argv)
+        wait_for_port("127.0.0.1", self.kcm_port, timeout)
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(argv,), name="kcm-supervisor", daemon=True
         )
-        deadline = time.monotonic() + timeout
-        wait_for_port("127.0.0.1", self.kcm_port, max(1.0, deadline - time.monotonic()))
+        self._supervisor.start()
+
+    def _supervise(self, argv: list[str]) -> None:
+        while not self._stopping.wait(0.5):
+            assert self.kcm is not None
+            code = self.kcm.poll()
+            if code is None:
+                continue
+            with (self.base / "kube-controller-manager.log").open("a") as log:
+                log.write(f"\n--- exited with {code}; restarted by the test harness ---\n")
+            self._procs.remove(self.kcm)
+            self.kcm = self._spawn("kube-controller-manager", argv)
+            self.kcm_restarts += 1
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.base / f"{name}.log"

@@ -96,12 +96,24 @@ class LocalPrometheus:
         path: str = "/metrics",
         host: str = "127.0.0.1",
         labels: dict[str, str] | None = None,
+        honor_labels: bool = False,
     ) -> None:
         """Point a scrape job at a local port and reload; `labels` are attached to the target
-        (e.g. the `namespace` a ServiceMonitor-discovered target would carry)."""
+        (e.g. the `namespace` a ServiceMonitor-discovered target would carry); `honor_labels`
+        keeps the scraped labels where they clash with the target's (ServiceMonitor honorLabels)."""
         target: dict[str, Any] = {"targets": [f"{host}:{port}"], "labels": labels or {}}
-        self.jobs[job] = {"job_name": job, "metrics_path": path, "static_configs": [target]}
+        self.jobs[job] = {
+            "job_name": job, "metrics_path": path, "static_configs": [target], "honor_labels": honor_labels,
+        }  # fmt: skip
         self.reload()
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        """What Grafana's label_values(match, label) variable query lists."""
+        query = urllib.parse.urlencode({"match[]": match})
+        with urllib.request.urlopen(f"{self.url}/api/v1/label/{label}/values?{query}", timeout=10) as r:  # noqa: S310
+            body = json.load(r)
+        values: list[str] = body["data"]
+        return values
 
     def load_rules(self, *paths: Path) -> None:
         self.rule_files = list(paths)

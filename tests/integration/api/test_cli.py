@@ -98,21 +98,59 @@ def test_api_refuses_missing_database_url():
 
 
 def test_demo_end_to_end_with_a_small_slice(tmp_path, eurusd_h1_csv):
+    """The whole loop on the first 6,000 bars of the real file (the fewest the demo's eight
+    walk-forward folds accept): ingest, a gated model, /predict, signals and the executor."""
     csv_slice = tmp_path / "EURUSD_H1_demo.csv"
     with eurusd_h1_csv.open() as fh:
-        csv_slice.write_text("".join(islice(fh, 801)))
+        csv_slice.write_text("".join(islice(fh, 6001)))
     # As root the cluster runs as `postgres`, which cannot enter pytest's 0700 tmp_path.
     outer = Path(tempfile.mkdtemp(prefix="mt5db-demo-test-"))
     outer.chmod(0o755)
     data_dir = outer / "demo-data"
-    done = mt5db("demo", "--csv", str(csv_slice), "--data-dir", str(data_dir), timeout=180)
+    done = mt5db("demo", "--csv", str(csv_slice), "--data-dir", str(data_dir), timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "received=800 inserted=800 updated=0 duplicates=0 rejected=0" in out
-    assert "EURUSD H1: count=800 first=2021-10-18T00:00:00Z" in out
-    assert "/candles EURUSD D1 (resampled from H1)" in out
-    assert "second replay (idempotent): received=800 inserted=0 updated=0 duplicates=800" in out
-    assert "every candle of the second replay counted as duplicate: True" in out
-    assert "API key (ingest,read): mt5_" in out and "_************" in out
+    assert "received=6000 inserted=6000 updated=0 duplicates=0 rejected=0" in out
+    assert "EURUSD H1: 6000 bars, 2021-10-18T00:00:00Z" in out
+    assert "keys: EA (ingest,read,signals) mt5_" in out and "_************" in out
+    # The real file has no edge after costs: the gate keeps the version a challenger, says why.
+    assert "gate (ifBetter): rf_ret_EURUSD_H1:v1 NOT promoted, stays challenger" in out
+    assert "GET /predict → 404: no champion for EURUSD H1" in out
+    assert "serving hot-reloaded rf_ret_EURUSD_H1:v1 as champion" in out
+    assert "GET /predict: rf_ret_EURUSD_H1:v1 at the close of 2022-10-03T05:00:00Z" in out
+    assert "→ SHADOW: its report does not beat its baselines after costs" in out
+    assert "executor: polls=" in out and "filled=1" in out and "acked after 1 attempt(s)" in out
+    assert "manual live   BUY  state ACKED   deliveries 1" in out
+    assert "model  shadow" in out and "deliveries 0" in out  # a shadow signal is never delivered
+    assert "the loop closed in" in out and ": OK" in out
     assert not Path(data_dir).exists()  # removed without --keep
     shutil.rmtree(outer, ignore_errors=True)
+
+
+def test_migrate_creates_the_application_and_read_only_roles(database_url):
+    """The operator's migration Job passes both passwords; the roles then log in with them."""
+    import asyncio
+    import secrets
+    from urllib.parse import urlsplit
+
+    import asyncpg
+
+    app_pw, ro_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    done = mt5db("migrate", "--database-url", database_url,
+                 env={"MT5DB_APP_PASSWORD": app_pw, "MT5DB_READONLY_PASSWORD": ro_pw})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "role mt5db_app:" in done.stdout and "role mt5db_readonly:" in done.stdout
+    half = mt5db("migrate", "--database-url", database_url, env={"MT5DB_APP_PASSWORD": app_pw})
+    assert half.returncode == 2 and "go together" in half.stderr
+    parts = urlsplit(database_url)
+
+    async def who(role: str, password: str) -> str:
+        conn = await asyncpg.connect(host=parts.hostname, port=parts.port, user=role, password=password,
+                                     database=parts.path.lstrip("/"))  # fmt: skip
+        try:
+            return str(await conn.fetchval("SELECT current_user"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(who("mt5db_app", app_pw)) == "mt5db_app"
+    assert asyncio.run(who("mt5db_readonly", ro_pw)) == "mt5db_readonly"

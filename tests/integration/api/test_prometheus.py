@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -23,8 +24,11 @@ def test_scraped_by_real_prometheus(api, prometheus, ea_body):
     assert prometheus.wait_for_series('ingest_latency_seconds_bucket{job="mt5db-api",le="30.0"}')
     assert prometheus.wait_for_series('auth_failures_total{job="mt5db-api",reason="malformed_key"}')
     assert prometheus.wait_for_series('db_pool_size{job="mt5db-api"}')
-    # No client-controlled label values anywhere (no symbol labels).
-    assert prometheus.query('{job="mt5db-api",symbol!=""}') == []
+    # The one client-controlled label is the capped freshness gauge's symbol (decision 0008).
+    labelled = prometheus.query('{job="mt5db-api",symbol!=""}')
+    assert {s["metric"]["__name__"] for s in labelled} == {"ingest_symbol_last_received_timestamp_seconds"}
+    stored = {item["symbol"] for item in json.loads(ea_body("b_rebuild_batch"))["items"]}
+    assert {s["metric"]["symbol"] for s in labelled} == stored
 
 
 def test_exposition_passes_promtool_and_has_bounded_labels(api, prometheus):
@@ -39,4 +43,5 @@ def test_exposition_passes_promtool_and_has_bounded_labels(api, prometheus):
     for expected in ("ingest_candles_inserted_total", "ingest_duplicates_total", "ingest_candles_updated_total",
                      "ingest_latency_seconds_bucket", "db_pool_idle", "ingest_rate_limited_total"):  # fmt: skip
         assert expected in names or expected.endswith("_total"), expected
-    assert b"symbol=" not in text
+    labelled = {line.split("{")[0] for line in text.decode().splitlines() if "symbol=" in line}
+    assert labelled <= {"ingest_symbol_last_received_timestamp_seconds"}, labelled

@@ -167,6 +167,21 @@ def test_controller_manager_turns_a_deployment_into_a_replicaset(kube_api: Any, 
     assert sets[0].metadata.owner_references[0].kind == "Deployment"
 
 
+def test_a_killed_controller_manager_is_restarted_and_collects_again(
+    kube: ControlPlane, kube_api: Any, namespace: str
+) -> None:
+    assert kube.kcm is not None
+    killed, before = kube.kcm, kube.kcm_restarts
+    killed.kill()
+    killed.wait()
+    eventually(
+        lambda: kube.kcm_restarts > before, timeout=10, what="the harness to restart the controller manager"
+    )
+    assert kube.kcm is not killed and kube.kcm.poll() is None
+    assert "restarted by the test harness" in kube.log_tail("kube-controller-manager")
+    test_garbage_collection_deletes_an_owned_configmap(kube_api, namespace)
+
+
 def test_kubectl_uses_the_same_kubeconfig(kube: ControlPlane, kubectl: Path, namespace: str) -> None:
     done = subprocess.run(
         [str(kubectl), "--kubeconfig", str(kube.kubeconfig), "get", "namespace", namespace, "-o", "name"],

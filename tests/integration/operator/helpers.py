@@ -162,6 +162,7 @@ CHILDREN = [
     ("apps/v1", "Deployment", "{n}-api"),
     ("autoscaling/v2", "HorizontalPodAutoscaler", "{n}-api"),
     ("policy/v1", "PodDisruptionBudget", "{n}-api"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "{n}-api"),
     ("v1", "ConfigMap", "{n}-dashboards"),
 ]
 

@@ -23,7 +23,7 @@ from kubernetes import config
 from mt5db_core.net import free_port
 from mt5db_harness import tools
 from mt5db_harness.control_plane import ControlPlane, KubeUser
-from mt5db_operator.kubeapi import Kube
+from mt5db_operator.kubeapi import ApiError, Kube
 
 from .helpers import (
     CHILDREN,
@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.kube, pytest.mark.helm]
 
 CHART = REPO / "charts" / "mt5db-operator"
 OPERATOR_USER = KubeUser("mt5db-operator-sa", secrets.token_hex(16))
+NAMESPACED_USER = KubeUser("mt5db-operator-namespaced", secrets.token_hex(16))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def plane() -> Iterator[ControlPlane]:
         binaries = tools.ensure_kube_binaries()
     except (tools.ToolMissing, OSError) as exc:
         pytest.skip(f"kube cannot start here: {exc}")
-    cp = ControlPlane(binaries, extra_users=(OPERATOR_USER,))
+    cp = ControlPlane(binaries, extra_users=(OPERATOR_USER, NAMESPACED_USER))
     cp.start()
     yield cp
     cp.destroy()
@@ -91,8 +92,9 @@ def installed(plane: ControlPlane, padmin: Kube, helm: Path) -> dict[str, Any]:
 class OperatorProcess:
     """`mt5db operator` as a subprocess, stopped by PID."""
 
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, scope: tuple[str, ...] = ("--all-namespaces",)) -> None:
         self.metrics_port, self.live_port = free_port(), free_port()
+        self.scope = scope
         self.kubeconfig, self.log = kubeconfig, log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -100,7 +102,7 @@ class OperatorProcess:
         mt5db = Path(sys.executable).parent / "mt5db"
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(mt5db), "operator", "--all-namespaces", "--kubeconfig", str(self.kubeconfig),
+            [str(mt5db), "operator", *self.scope, "--kubeconfig", str(self.kubeconfig),
              "--metrics-port", str(self.metrics_port),
              "--liveness", f"http://127.0.0.1:{self.live_port}/healthz", "--resync-seconds", "3"],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -225,3 +227,60 @@ def test_operator_with_chart_rbac_survives_a_kill_mid_reconcile(
     log = (tmp_path / "operator.log").read_text()
     assert "Forbidden" not in log and "forbidden" not in log, log[-4000:]
     print(f"children present when killed: {partial}/{len(CHILDREN)}")
+
+
+def test_namespaced_mode_grants_roles_only_where_it_watches(
+    installed: dict[str, Any], plane: ControlPlane, padmin: Kube, helm: Path, tmp_path: Path
+) -> None:
+    """watch.allNamespaces=false: a Role per watched namespace, no cluster-wide access to Secrets;
+    the operator converges a stack there under exactly those Roles and reads no other namespace."""
+    watched, other = f"w-{secrets.token_hex(4)}", f"o-{secrets.token_hex(4)}"
+    for ns in (watched, other):
+        padmin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    wait_for(lambda: padmin.get("v1", "ServiceAccount", watched, "default"), 30, "default ServiceAccount")
+    padmin.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "elsewhere", "namespace": other},
+                   "stringData": {"k": "v"}})  # fmt: skip
+    done = subprocess.run(
+        [str(helm), "install", "scoped", str(CHART), "--namespace", "mt5db-scoped", "--create-namespace",
+         "--kubeconfig", str(plane.kubeconfig), "--set", "watch.allNamespaces=false",
+         "--set", f"watch.namespaces={{{watched}}}", "--skip-crds", "--wait=false"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cluster_roles = padmin.call("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles")["items"]
+    scoped = [r for r in cluster_roles if r["metadata"]["name"].startswith("scoped-")]
+    assert [r["metadata"]["name"] for r in scoped] == ["scoped-mt5db-operator-cluster"]
+    assert all("secrets" not in rule["resources"] for r in scoped for rule in r["rules"])
+    role = padmin.get("rbac.authorization.k8s.io/v1", "Role", watched, "scoped-mt5db-operator")
+    (secret_rule,) = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert secret_rule["verbs"] == ["get", "create"]
+    # The test's user gets what the chart's ServiceAccount got: the Role and the narrow ClusterRole.
+    subject = [{"kind": "User", "name": NAMESPACED_USER.name, "apiGroup": "rbac.authorization.k8s.io"}]
+    padmin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "scoped-test-user", "namespace": watched},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "scoped-mt5db-operator"},
+                   "subjects": subject})  # fmt: skip
+    padmin.call(
+        "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        body={"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+              "metadata": {"name": "scoped-test-user-cluster"},
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                          "name": "scoped-mt5db-operator-cluster"},
+              "subjects": subject},
+    )  # fmt: skip
+    kubeconfig = plane.kubeconfig_for(NAMESPACED_USER)
+    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", scope=(f"--namespace={watched}",))
+    op.start()
+    try:
+        (stack,) = load(EXAMPLES / "tradingstack.yaml")
+        create(padmin, stack, watched)
+        wait_for(lambda: len(children_of(padmin, watched, "trading")) == len(CHILDREN), 40, "all children")
+    finally:
+        op.stop()
+    log = (tmp_path / "operator.log").read_text()
+    assert "Forbidden" not in log and "forbidden" not in log, log[-4000:]
+    user = Kube(config.new_client_from_config(config_file=str(kubeconfig)))
+    for path in (f"/api/v1/namespaces/{other}/secrets/elsewhere", "/api/v1/secrets"):
+        with pytest.raises(ApiError) as denied:
+            user.call("GET", path)
+        assert denied.value.status == 403, path

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mt5db_core.paths import PUBLIC_PATHS
 from mt5db_operator.kubeapi import Kube
 from mt5db_operator.launch import EmbeddedOperator
 
@@ -71,6 +72,14 @@ def test_example_stack_becomes_ready_with_owned_children(
         lambda: admin.get("networking.k8s.io/v1", "Ingress", namespace, "trading-api"), 10, "ingress"
     )
     assert ingress["spec"]["rules"][0]["host"] == "mt5db.example.com"
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [(p, "Exact") for p in PUBLIC_PATHS]
+    policy = found[("NetworkPolicy", "trading-api")]["spec"]
+    namespaces = [
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in policy["ingress"][0]["from"] if "namespaceSelector" in peer
+    ]  # fmt: skip
+    assert namespaces == ["ingress-nginx", "monitoring"]  # the CRD's defaults, applied by the apiserver
     # The API starts at minReplicas (bootstrap create), and the HPA targets it.
     assert found[("Deployment", "trading-api")]["spec"]["replicas"] == 2
 

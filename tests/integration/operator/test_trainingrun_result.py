@@ -129,19 +129,20 @@ def test_publisher_writes_the_result_with_the_runs_identity_only(
     files = _pod_files(tmp_path, token, namespace)
     report_dir = tmp_path / "run"
     report_dir.mkdir()
-    versions = {"rf_ret_h5_EURUSD_H1": 4}
-    rc = publish.publish_run(
-        _report(), report_dir / "report.json", versions,
-        env=_as_pod(kube, f"{RUN}-result"), ca_path=kube.ca_file, **files,
-    )  # fmt: skip
+    from mt5db_training.registry import Registered
+
+    registered = Registered("rf_ret_EURUSD_H1", 4, 11, "EURUSD", "H1", "rf", "challenger", "challenger",
+                            "does not beat its baselines after costs at h=5")  # fmt: skip
+    expected = publish.result_document(_report(), registered=registered)
+    rc = publish.publish_document(expected, report_dir, env=_as_pod(kube, f"{RUN}-result"), ca_path=kube.ca_file,
+                                  **files)  # fmt: skip
     assert rc == 0
-    expected = publish.result_document(_report(), versions)
     written = admin.get("v1", "ConfigMap", namespace, f"{RUN}-result")
     assert written is not None and json.loads(written["data"]["result.json"]) == expected
     assert owned_by(written, owner), "the merge patch keeps the operator's ownerReference"
     # Publishing twice (a retried entrypoint) replaces the document.
-    assert publish.publish_run(_report(), report_dir / "report.json", versions,
-                               env=_as_pod(kube, f"{RUN}-result"), ca_path=kube.ca_file, **files) == 0  # fmt: skip
+    assert publish.publish_document(expected, report_dir, env=_as_pod(kube, f"{RUN}-result"),
+                                    ca_path=kube.ca_file, **files) == 0  # fmt: skip
 
     # The same token may not write any other ConfigMap: not patch, not update, not create.
     create(admin, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "someone-else"},
@@ -180,7 +181,11 @@ def test_publisher_writes_the_result_with_the_runs_identity_only(
     assert status["metrics"] == expected["metrics"]
     assert status["metrics"]["r2_oos_h5"] == -0.0006 and status["metrics"]["auc_h5"] == 0.526
     assert status["metric"] == "r2_oos_h5=-0.0006"
-    assert status["modelVersion"] == "rf_ret_h5_EURUSD_H1:v4"
+    assert status["modelVersion"] == "rf_ret_EURUSD_H1:v4"
+    # what the gate did with the version, per symbol
+    assert status["models"] == [{"symbol": "EURUSD", "timeframe": "H1", "version": "rf_ret_EURUSD_H1:v4",
+                                 "alias": "challenger", "promoted": False,
+                                 "reason": "does not beat its baselines after costs at h=5"}]  # fmt: skip
 
 
 def test_a_job_submitted_before_the_trainer_identity_is_followed_as_it_is(

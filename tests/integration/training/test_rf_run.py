@@ -86,8 +86,8 @@ def test_rf_report_on_backtesting_wheel_csv(
         for fold in block["folds"]:
             assert fold["fit"][1] < fold["val"][0] < fold["val"][1] < fold["test"][0]
         art = report["artifacts"][h]
-        model = load_sklearn_artifact(out / art["uri"], art["sha256"])
-        assert model.n_features_in_ == len(report["features"]["names"])
+        bundle = load_sklearn_artifact(out / art["uri"], art["sha256"])
+        assert bundle["models"][int(h)].n_features_in_ == len(report["features"]["names"])
     for plot in ("roc_h5.png", "calibration_h5.png", "feature_importance_h5.png", "equity_h5.png"):
         assert (out / plot).stat().st_size > 1000
         assert plot in report["plots"]
@@ -101,7 +101,10 @@ def test_rf_report_on_backtesting_wheel_csv(
         finally:
             await conn.close()
 
-    records = asyncio.run(rows())
-    assert [r["name"] for r in records] == [f"rf_ret_h{h}_EURUSD_H1" for h in (1, 5, 10)]
-    assert all(r["version"] == 1 and r["data_sha256"] == file_sha256(csv) for r in records)
-    assert json.loads(records[1]["metrics"])["lockbox"]["evaluated"] is False
+    # One version bundles the three horizons: refit on the whole development window.
+    (record,) = asyncio.run(rows())
+    assert record["name"] == "rf_ret_EURUSD_H1" and record["version"] == 1
+    assert record["data_sha256"] == file_sha256(csv) and record["horizon"] == report["signal"]["horizon"]
+    assert record["artifact_sha256"] == report["artifact"]["sha256"]
+    assert report["artifact"]["fitted_on"].startswith("every development row")
+    assert json.loads(record["metrics"])["lockbox"]["evaluated"] is False

@@ -90,7 +90,7 @@ def test_train_from_market_data_registers_versions(
             await conn.close()
 
     (record,) = run(fetch)
-    assert record["name"] == "rf_ret_h5_EURUSD_H1" and record["version"] == 1
+    assert record["name"] == "rf_ret_EURUSD_H1" and record["version"] == 1
     assert record["data_sha256"] == frame_sha256(
         load_candles(
             migrated_database_url,
@@ -111,3 +111,17 @@ def test_registry_never_migrated_exits_1_after_the_report(
     assert main([*argv, *SMALL_RF, "--registry-url", database_url]) == 1
     assert "run `mt5db migrate`" in capsys.readouterr().err
     assert (out / "report.json").is_file() and not (out / "result.json").exists()
+
+
+def test_too_short_a_series_is_a_clear_error_not_a_traceback(
+    eurusd_h1_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """800 bars cannot hold eight walk-forward folds: exit 2 with what to change."""
+    short = tmp_path / "EURUSD_H1_short.csv"
+    with eurusd_h1_csv.open() as fh:
+        short.write_text("".join(next(fh) for _ in range(801)))
+    argv = ["train", "--model", "rf", "--csv", str(short), "--folds", "8", "--run", "t-short"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--no-leakage-check"]) == 2
+    err = capsys.readouterr().err
+    assert "mt5db train: error: not enough data for this protocol" in err and "fewer folds" in err
+    assert "Traceback" not in err

@@ -28,7 +28,13 @@ def test_operator_image_carries_no_torch_or_ray() -> None:
 def test_api_image_carries_no_ml_stack() -> None:
     api = closure("mt5db-api")
     assert {"fastapi", "asyncpg", "uvicorn"} <= api
-    assert not {"torch", "ray", "kopf", "scikit-learn"} & api
+    assert not {"torch", "ray", "kopf", "scikit-learn", "ta-lib", "pandas", "joblib"} & api
+
+
+def test_serving_carries_the_feature_function_and_the_api() -> None:
+    """Serving runs in the training image: the feature function, the artifact loader, the API's auth."""
+    serving = closure("mt5db-serving")
+    assert {"scikit-learn", "ta-lib", "pandas", "fastapi", "asyncpg"} <= serving
 
 
 def test_lock_is_current() -> None:

@@ -63,7 +63,7 @@ def _report(algo: str = "random_forest", task: str = "regression") -> dict[str, 
 
 
 def test_document_has_numbers_only_next_to_their_baselines() -> None:
-    doc = publish.result_document(_report(), {"rf_ret_h5_EURUSD_H1": 3, "rf_ret_h10_EURUSD_H1": 7})
+    doc = publish.result_document(_report(), {"rf_ret_EURUSD_H1": 7})
     metrics = doc["metrics"]
     assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
     assert metrics["r2_oos_h5"] == -0.0006 and metrics["r2_oos_ci_low_h5"] == -0.0249
@@ -74,10 +74,10 @@ def test_document_has_numbers_only_next_to_their_baselines() -> None:
     assert metrics["trades_h5"] == 526.0
     assert metrics["net_pips_always_long_h5"] == -783.0 and metrics["net_pips_always_short_h5"] == -907.0
     assert metrics["beats_baselines_h5"] == 0.0 and metrics["beats_baselines_h10"] == 1.0
-    # The horizon that beats its baselines is the headline; its registered version is the model's.
+    # The horizon that beats its baselines is the headline; one version bundles every horizon.
     assert doc["primaryMetric"] == "r2_oos_h10"
-    assert doc["modelVersion"] == "rf_ret_h10_EURUSD_H1:v7"
-    assert doc["modelVersions"] == {"rf_ret_h5_EURUSD_H1": 3, "rf_ret_h10_EURUSD_H1": 7}
+    assert doc["modelVersion"] == "rf_ret_EURUSD_H1:v7"
+    assert doc["modelVersions"] == {"rf_ret_EURUSD_H1": 7}
     assert doc["verdict"] == "beats baselines at h=10" and doc["run"] == "tr-1"
     json.dumps(doc, allow_nan=False)  # strict JSON: no NaN/inf anywhere
 

@@ -51,7 +51,15 @@ def test_entrypoints_accept_the_operators_arguments(monkeypatch: pytest.MonkeyPa
     )  # fmt: skip
     assert check_train_arguments(args) is None
     assert (args.model, args.symbol, args.promote) == ("rf", "EURUSD", "ifBetter")
-    assert args.database_url == "postgresql://u@db/x"
+    assert args.database_url == "postgresql://u@db/x" and args.symbols == ()
+    # Several symbols (examples/trainingrun.yaml): one run and one version per symbol.
+    several = parser.parse_args(["--run", "r", "--symbols", "EURUSD,GBPUSD", "--timeframe", "H1"])
+    assert check_train_arguments(several) is None
+    assert several.symbols == ("EURUSD", "GBPUSD") and several.symbol == "EURUSD"
+    # A CSV holds one series: several symbols with one is a config error (exit 2, not retried).
     with pytest.raises(SystemExit) as exc:
-        ray_entry.main(["--run", "r", "--symbols", "EURUSD,GBPUSD", "--timeframe", "H1"])
+        ray_entry.main(["--run", "r", "--csv", "x.csv", "--symbols", "EURUSD,GBPUSD", "--timeframe", "H1"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        ray_entry.main(["--run", "r", "--symbols", "EURUSD,EURUSD", "--timeframe", "H1"])
     assert exc.value.code == 2

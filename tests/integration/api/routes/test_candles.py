@@ -1,7 +1,9 @@
 """GET /candles against a Python oracle, on the plain PostgreSQL path and the TimescaleDB path.
 
 Both backends run this one suite. Where TimescaleDB is not installed, the Timescale case is
-skipped with the reason; the plain path must then give the oracle's answers by resampling.
+skipped with the reason; the plain path must then give the oracle's answers by resampling. The
+aggregates' answers against the same oracle on a real TimescaleDB engine, late bars included:
+test_candles_timescale.py.
 """
 
 from __future__ import annotations

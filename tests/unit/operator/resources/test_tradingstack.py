@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
+from mt5db_core.paths import PUBLIC_PATHS
 from mt5db_operator import constants as c
 from mt5db_operator.resources import tradingstack as ts
 
-from ..helpers import assert_child, assert_hardened, stack
+from ..helpers import META, assert_child, assert_hardened, stack
 
 
 def test_builders_are_deterministic() -> None:
@@ -67,7 +69,7 @@ def test_api_reads_the_dsn_from_the_secret_never_inline() -> None:
     env = {e["name"]: e for e in ts.api_env(stack())}
     assert env["MT5DB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "demo-db-credentials",
-        "key": "uri",
+        "key": "app-uri",  # the application role: no DDL
     }
     ext = {
         e["name"]: e for e in ts.api_env(stack(database={"external": {"secretName": "dsn", "key": "url"}}))
@@ -121,9 +123,14 @@ def test_migration_job_gets_only_the_key_hash_and_changes_name_with_the_image() 
 def test_secrets_shape_passwords_they_are_given() -> None:
     s = stack()
     creds = ts.build_db_credentials_secret(
-        s, {"password": "p1", "readonly-password": "p2", "superuser-password": "p3"}
+        s, {"password": "p1", "readonly-password": "p2", "superuser-password": "p3", "app-password": "p4"}
     )
-    assert creds["stringData"]["uri"] == "postgresql://mt5db:p1@demo-db-0.demo-db.trading.svc:5432/mt5db"
+    host = "demo-db-0.demo-db.trading.svc:5432"
+    assert creds["stringData"]["uri"] == f"postgresql://mt5db:p1@{host}/mt5db?sslmode=prefer"
+    assert creds["stringData"]["app-uri"] == f"postgresql://mt5db_app:p4@{host}/mt5db?sslmode=prefer"
+    assert (
+        creds["stringData"]["readonly-uri"] == f"postgresql://mt5db_readonly:p2@{host}/mt5db?sslmode=prefer"
+    )
     key = ts.build_api_key_secret(s, "mt5_abcd1234_xyz", "abcd1234")
     hashed = ts.build_api_key_hash_secret(s, "abcd1234", "f" * 64)
     assert key["stringData"]["api-key"] == "mt5_abcd1234_xyz"
@@ -140,3 +147,105 @@ def test_database_image_changes_that_are_refused() -> None:
         ts.refused_db_image_change(base, "timescale/timescaledb-ha:pg16.6-ts2.16.1") or ""
     )
     assert ts.refused_db_image_change(base, "registry/custom@sha256:" + "a" * 64) is None
+
+
+def test_serving_is_off_by_default_and_routed_through_the_api_ingress_when_on() -> None:
+    off = stack(api={"ingress": {"host": "t.example.com"}})
+    assert not off.serving.enabled
+    paths = ts.build_api_ingress(off)["spec"]["rules"][0]["http"]["paths"]  # type: ignore[index]
+    assert "/predict" not in {p["path"] for p in paths}
+    on = stack(
+        api={"ingress": {"host": "t.example.com"}, "rateLimit": {"requestsPerSecond": 80}},
+        serving={
+            "enabled": True,
+            "replicas": 2,
+            "image": "reg/training:1.0.0",
+            "signals": {"ttlSeconds": 60},
+        },
+    )
+    paths = ts.build_api_ingress(on)["spec"]["rules"][0]["http"]["paths"]  # type: ignore[index]
+    assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in paths] == [
+        ("/predict", "Exact", "demo-serving"),
+        *((path, "Exact", "demo-api") for path in PUBLIC_PATHS),
+    ]
+    dep = ts.build_serving_deployment(on)
+    assert_child(dep, "Deployment", "demo-serving")
+    assert dep["spec"]["replicas"] == 2
+    pod = dep["spec"]["template"]["spec"]
+    assert_hardened(pod)
+    (container,) = pod["containers"]
+    assert container["command"] == ["mt5db", "serve"] and container["image"] == "reg/training:1.0.0"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["MT5DB_DATABASE_URL"] == {"secretKeyRef": {"name": "demo-db-credentials", "key": "app-uri"}}
+    assert (env["MT5DB_SIGNAL_TTL_S"], env["MT5DB_RATE_LIMIT_PER_S"], env["MT5DB_PORT"]) == (
+        "60",
+        "80",
+        "8000",
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert labels[c.LABEL_DB_CLIENT] == "true" and labels[c.LABEL_STACK] == "demo"  # the DB lets it in
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    svc = ts.build_serving_service(on)
+    assert_child(svc, "Service", "demo-serving")
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert (
+        ts.build_serving_deployment(stack(serving={"enabled": True}, suspend=True))["spec"]["replicas"] == 0
+    )
+
+
+def test_ingress_routes_only_the_public_paths() -> None:
+    ing = ts.build_api_ingress(stack(api={"ingress": {"host": "x.example.com"}}))
+    assert ing is not None
+    paths = ing["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [(p, "Exact") for p in PUBLIC_PATHS]
+    routed = {p["path"] for p in paths}
+    assert not routed & {"/", "/prometheus", "/docs", "/redoc", "/openapi.json"}
+
+
+def test_api_network_policy_admits_the_controller_monitoring_and_the_stack() -> None:
+    s = stack(api={"ingress": {"host": "x.example.com", "controllerNamespace": "edge"}},
+              monitoring={"namespace": "obs"})  # fmt: skip
+    np = ts.build_api_network_policy(s)
+    assert np["spec"]["podSelector"]["matchLabels"].items() <= (
+        ts.build_api_deployment(s)["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (rule,) = np["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ts.API_PORT}]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {c.LABEL_STACK: "demo"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "obs"}}},
+    ]
+    # Without an Ingress nothing outside the stack but the scrape gets in.
+    bare = ts.build_api_network_policy(stack())["spec"]["ingress"][0]["from"]
+    assert [p.get("namespaceSelector") for p in bare][1:] == [
+        {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    ]
+
+
+def test_each_workload_connects_as_its_own_role() -> None:
+    """Owner for the migration (which sets the other roles' passwords), the application role for
+    the API, the read-only role for training; an external database has its one DSN for all."""
+    from mt5db_operator.resources import trainingrun as tr
+    from mt5db_operator.specs import TrainingRunSpec
+
+    def refs(env: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+        return {
+            e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for e in env if "valueFrom" in e
+        }  # fmt: skip
+
+    s = stack()
+    job = refs(ts.build_migrate_job(s)["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert job["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "uri")
+    assert job["MT5DB_APP_PASSWORD"] == ("demo-db-credentials", "app-password")
+    assert job["MT5DB_READONLY_PASSWORD"] == ("demo-db-credentials", "readonly-password")
+    assert refs(ts.api_env(s))["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "app-uri")
+    run = TrainingRunSpec.parse({"stackRef": {"name": "demo"}}, META)
+    assert refs(tr._env(run, s))["MT5DB_DATABASE_URL"] == ("demo-db-credentials", "readonly-uri")
+    ext = stack(database={"external": {"secretName": "dsn", "key": "url"}})
+    ext_job = refs(ts.build_migrate_job(ext)["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert ext_job == {k: v for k, v in ext_job.items() if k.startswith("MT5DB_BOOTSTRAP")} | {
+        "MT5DB_DATABASE_URL": ("dsn", "url")
+    }

@@ -1,0 +1,1 @@
+"""mt5db_serving: /predict and the signal loop over the registry's champions (and challengers, in shadow)."""
