@@ -1,10 +1,12 @@
-"""/metrics cost against table size: the per-series statistics query on N generated rows.
+"""/metrics cost against table size: the kept statistics against the scan they replace.
 
-Issue 12 item 8: the statistics behind GET /metrics (db/market_data.series_stats) scan the whole
-table with a window function, so their cost grows with rows, not series. This prints the time of
-one call at the given size (default 10M rows over 20 series of M1 bars), bounded by --timeout-s,
-as the figure a fix must change. Starts its own LocalPostgres (fsync off); rows come from
-generate_series inside the server (no client transfer).
+Issue 12 item 8: GET /metrics used to scan the whole table with a window function (cost grows with
+rows); it now reads series_stats, one row per series kept by every write (db/series_stats.py). This
+fills N generated rows (default 10M over 20 series of M1 bars, by generate_series inside the server),
+backfills the stats the way the migration does (the one-time O(rows) cost of an existing table), then
+times in one run: the scan (the old read, = the recount of every series) and the kept read, and the
+write path's cost of keeping them (an appended 500-bar batch through the upsert statement, with the
+stats fold against the same statement without it).
 
     .venv/bin/python bench/metrics.py [--rows 10000000] [--series 20] [--timeout-s 120]
 """
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import asyncpg
 
-from mt5db_api.db import market_data
+from mt5db_api.db import market_data, series_stats
 from mt5db_api.db.migrations import migrate
 from mt5db_local.postgres import LocalPostgres
 
@@ -26,6 +32,44 @@ INSERT INTO market_data (symbol, timeframe, ts, open, high, low, close, volume)
 SELECT 'S' || s, 'M1', TIMESTAMPTZ '2010-01-04' + make_interval(mins => i), 1.1, 1.2, 1.0, 1.15, 1
 FROM generate_series(1, $1::int) AS s, generate_series(0, $2::int - 1) AS i
 """
+
+# The write statement without the fold: what an upsert cost before series_stats.
+UNFOLDED = (
+    "WITH changed AS ("  # noqa: S608 - constants of the module under test
+    + market_data._INSERT_PART.format(**market_data._SLIM)
+    + market_data.MERGE_ON_CONFLICT
+    + "RETURNING (xmax = 0) AS inserted)\n"
+    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM changed"
+)
+
+
+async def timed(what: str, call: Callable[[], Awaitable[Any]], timeout_s: float) -> float | None:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(call(), timeout_s)
+    except TimeoutError:
+        print(f"{what}: over {timeout_s:.0f} s (stopped)")
+        return None
+    seconds = time.monotonic() - started
+    print(f"{what}: {seconds * 1000:.1f} ms")
+    return seconds
+
+
+def append_batch(series: int, start_min: int, n: int, offset_s: int = 0) -> tuple[str, ...]:
+    """n bars of one series from a minute on, as the statement's literals: an append (the EA's
+    steady state), or with offset_s = 30 late bars between stored ones (every one probes)."""
+
+    columns = SimpleNamespace(
+        symbol=[f"S{series}"] * n, timeframe=["M1"] * n,
+        ts=[1262563200 + 60 * (start_min + i) + offset_s for i in range(n)],  # 2010-01-04 + minutes
+        open=[1.1] * n, high=[1.2] * n, low=[1.0] * n, close=[1.15] * n, volume=[1] * n,
+        spread=[None] * n, real_volume=[None] * n,
+    )  # fmt: skip
+    return market_data._literals(
+        columns,
+        ["bench"] * n,
+        extras=False,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -39,23 +83,56 @@ async def run(args: argparse.Namespace) -> None:
         await conn.execute(FILL, args.series, per_series, timeout=None)
         await conn.execute("VACUUM ANALYZE market_data", timeout=None)
         print(f"filled {args.series * per_series} rows in {time.monotonic() - started:.1f} s")
-        for attempt in range(2):
-            started = time.monotonic()
-            try:
-                rows = await market_data_stats(conn, args.timeout_s)
-            except TimeoutError:
-                print(f"series_stats call {attempt + 1}: over {args.timeout_s:.0f} s (stopped)")
-                break
+        await timed(
+            "backfill of series_stats (the migration, once)",
+            lambda: conn.execute(series_stats.BACKFILL_SQL, timeout=None),
+            3600,
+        )
+        scan = await timed(
+            "scan of every series (the old /metrics read)",
+            lambda: conn.execute(series_stats.BACKFILL_SQL, timeout=None),
+            args.timeout_s,
+        )
+        reads = [
+            await timed(f"kept read {i + 1}", lambda: series_stats.read(conn), args.timeout_s)
+            for i in range(3)
+        ]
+        kept = min(r for r in reads if r is not None)
+        if scan is not None:
             print(
-                f"series_stats call {attempt + 1}: {time.monotonic() - started:.2f} s for {len(rows)} series"
+                f"read ratio: the scan costs {scan / kept:,.0f}x the kept read at {args.series * per_series:,} rows"
             )
+
+        # The write path's cost of keeping them: alternate folded and unfolded appends.
+        folded_ms: list[float] = []
+        unfolded_ms: list[float] = []
+        at = per_series
+        for i in range(40):
+            for sql, sink in ((market_data.UPSERT_SQL_SLIM, folded_ms), (UNFOLDED, unfolded_ms)):
+                literals = append_batch(1 + i % args.series, at, 500)
+                at += 500
+                started = time.monotonic()
+                await conn.fetchrow(sql, *literals)
+                sink.append((time.monotonic() - started) * 1000)
+        f, u = statistics.median(folded_ms), statistics.median(unfolded_ms)
+        print(f"500-bar append, median of 40: {f:.2f} ms with the fold, {u:.2f} ms without ({f / u:.2f}x)")
+        folded_ms, unfolded_ms = [], []
+        for i in range(40):
+            for sql, sink, offset in (
+                (market_data.UPSERT_SQL_SLIM, folded_ms, 30),
+                (UNFOLDED, unfolded_ms, 15),
+            ):
+                literals = append_batch(1 + i % args.series, 1000 * i, 500, offset)
+                started = time.monotonic()
+                await conn.fetchrow(sql, *literals)
+                sink.append((time.monotonic() - started) * 1000)
+        f, u = statistics.median(folded_ms), statistics.median(unfolded_ms)
+        print(
+            f"500 late bars inside the series, median of 40: {f:.2f} ms with the fold, {u:.2f} ms without ({f / u:.2f}x)"
+        )
         await conn.close()
     finally:
         pg.stop()
-
-
-async def market_data_stats(conn: asyncpg.Connection, timeout_s: float) -> list[object]:
-    return await asyncio.wait_for(market_data.series_stats(conn), timeout_s)
 
 
 def main() -> None:
