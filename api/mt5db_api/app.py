@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import TypeAdapter
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mt5db_api import schemas
@@ -170,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics = ApiMetrics(
         lambda: app.state.pool, settings.metrics_max_symbols, settings.metrics_symbol_ttl_s
     )
-    app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
+    app.state.key_cache = KeyCache.from_settings(settings)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.insert_gate = InsertGate(settings.optimistic_insert_min_items)
     app.state.coalescer = UpsertCoalescer(settings, lambda: app.state.pool, metrics)
@@ -194,6 +195,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for exc_type in DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, db_unavailable)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body (or was cut off for slowness): its mistake, not ours, so never a
+        # 500 that an attacker could use to trip the error-ratio alert. 499 is nginx's code for it;
+        # nobody receives the answer.
+        log.info("request %s: client disconnected before its body was complete", _request_id(request))
+        metrics.errors.labels("client_disconnect").inc()
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

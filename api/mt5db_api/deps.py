@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -76,26 +77,84 @@ class KeyCache:
     """Key rows by key id, cached for `ttl` seconds (revocation takes effect within ttl).
 
     The presented key is always re-checked against the cached hash in constant time; only the
-    database read is cached. Unknown ids are cached too, so a wrong key cannot hammer the DB.
+    database read is cached. Found and unknown ids live in separate least-recently-used maps, so a
+    flood of made-up ids churns only the unknown one and never evicts a real key. An id that is in
+    neither costs a database read: those are limited per client address (`unknown_lookups`, 429
+    beyond), and concurrent reads of one id share one query.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, unknown_lookups: TokenBuckets, max_entries: int = 10000) -> None:
         self.ttl = ttl
-        self._rows: dict[str, tuple[float, Any]] = {}
+        self.unknown_lookups = unknown_lookups
+        self.max_entries = max_entries
+        self._known: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self.lookups = 0  # database reads, for tests and the metric
 
-    async def row(self, key_id: str, pool: Any, settings: Settings) -> Any:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyCache:
+        unknown = TokenBuckets(
+            settings.unknown_key_lookups_per_s, settings.unknown_key_lookups_burst, max_keys=10000
+        )
+        return cls(settings.auth_cache_ttl_s, unknown)
+
+    async def row(self, key_id: str, pool: Any, settings: Settings, client: str = "-") -> Any:
         now = time.monotonic()
-        hit = self._rows.get(key_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        known = self._known.get(key_id)
+        if known is not None:
+            self._known.move_to_end(key_id)
+            if known[0] > now:
+                return known[1]
+        else:
+            expires = self._unknown.get(key_id)
+            if expires is not None:
+                self._unknown.move_to_end(key_id)
+                if expires > now:
+                    return None
+            wait = self.unknown_lookups.take(client)
+            if wait > 0:
+                retry = max(1, int(wait + 0.999))
+                raise ApiError(
+                    429, {"detail": "rate_limited", "retry_after": retry}, {"Retry-After": str(retry)}
+                )
+        pending = self._pending.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[key_id] = future
+        try:
+            row = await self._read(key_id, pool, settings)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        else:
+            future.set_result(row)
+        finally:
+            del self._pending[key_id]
+        self._store(key_id, row, now + self.ttl)
+        return row
+
+    async def _read(self, key_id: str, pool: Any, settings: Settings) -> Any:
+        self.lookups += 1
         async with connection(pool, settings.db_acquire_timeout_s) as conn:
-            row = await api_keys_db.get_key(
+            return await api_keys_db.get_key(
                 conn, key_id=key_id, command_timeout=settings.db_command_timeout_s
             )
-        if len(self._rows) > 10000:  # bound memory against floods of made-up ids
-            self._rows.clear()
-        self._rows[key_id] = (now + self.ttl, row)
-        return row
+
+    def _store(self, key_id: str, row: Any, expires: float) -> None:
+        if row is None:
+            self._known.pop(key_id, None)
+            table: OrderedDict[str, Any] = self._unknown
+            table[key_id] = expires
+        else:
+            self._unknown.pop(key_id, None)
+            table = self._known
+            table[key_id] = (expires, row)
+        table.move_to_end(key_id)
+        while len(table) > self.max_entries:
+            table.popitem(last=False)
 
 
 class InsertGate:
@@ -151,7 +210,12 @@ async def authenticate(request: Request) -> Principal:
         metrics.auth_failures.labels("malformed_key").inc()
         raise unauthorized()
     cache: KeyCache = state.key_cache
-    row = await cache.row(key_id, state.pool, state.settings)
+    client = request.client.host if request.client else "-"
+    try:
+        row = await cache.row(key_id, state.pool, state.settings, client)
+    except ApiError:
+        metrics.auth_failures.labels("unknown_key_lookups_limited").inc()
+        raise
     if row is None or row["revoked_at"] is not None or not apikeys.matches(key, row["key_hash"]):
         metrics.auth_failures.labels("wrong_or_revoked_key").inc()
         raise unauthorized()

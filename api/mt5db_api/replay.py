@@ -23,6 +23,9 @@ import orjson
 from mt5db_core.market.mt5files import HistoryFormatError, read_bars, series_from_name
 from mt5db_core.market.timeframes import canonical
 
+# A refused connection fails at once; an address that never answers fails after this long.
+CONNECT_TIMEOUT_S = 5.0
+
 
 class ReplayError(Exception):
     """The file or the API cannot be used; the message says why."""
@@ -195,21 +198,32 @@ async def replay_file(
         "X-API-Key": api_key, "Content-Type": "application/json", "Accept": "application/json",
         "User-Agent": "mt5db-replay/0.1",
     }  # fmt: skip
-    timeout = aiohttp.ClientTimeout(total=30)
+    timeout = aiohttp.ClientTimeout(total=30, sock_connect=CONNECT_TIMEOUT_S)
+
+    async def produce() -> None:
+        for job in enumerate(batches(path, batch=batch, symbol=symbol, timeframe=timeframe), 1):
+            await queue.put(job)
+        for _ in workers:
+            await queue.put(None)
+
     async with aiohttp.ClientSession(headers=base_headers, timeout=timeout) as session:
         workers = [asyncio.create_task(worker(session)) for _ in range(max(1, concurrency))]
-        try:
-            for req_id, items in enumerate(batches(path, batch=batch, symbol=symbol, timeframe=timeframe), 1):
-                await queue.put((req_id, items))
-        finally:
-            for _ in workers:
-                await queue.put(None)
-            results = await asyncio.gather(*workers, return_exceptions=True)
+        producer = asyncio.create_task(produce())
+        # A worker that dies (the API is not listening) must stop the producer, which would
+        # otherwise wait forever on the full queue.
+        await asyncio.wait([producer, *workers], return_when=asyncio.FIRST_EXCEPTION)
+        for task in (producer, *workers):
+            task.cancel()
+        results = await asyncio.gather(producer, *workers, return_exceptions=True)
     summary.seconds = time.monotonic() - started
     if progress:
         sys.stderr.write("\n")
     for result in results:
-        if isinstance(result, BaseException):
+        if isinstance(result, ReplayError):  # the file cannot be read
+            raise result
+        if isinstance(result, aiohttp.ClientConnectionError | TimeoutError) and summary.requests == 0:
+            raise ReplayError(f"cannot connect to the API at {url}: {result}") from result
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise ReplayError(f"request failed: {type(result).__name__}: {result}") from result
     if summary.statuses.get(401):
         raise ReplayError("the API answered 401 unauthorized: check --api-key")

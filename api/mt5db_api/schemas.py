@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from mt5db_core.market.candles import INT64_MAX, SYMBOL_PATTERN
+from mt5db_core.market.candles import FLAGS_MAX, INT64_MAX, SYMBOL_PATTERN, VOLUME_MAX
 from mt5db_core.market.timeframes import TIMEFRAMES
 
 TIMEFRAME_VALUES = [t.name for t in TIMEFRAMES.values()] + [str(t.code) for t in TIMEFRAMES.values()]
@@ -34,7 +34,9 @@ class CandleIn(BaseModel):
     high: float = Field(gt=0, allow_inf_nan=False)
     low: float = Field(gt=0, allow_inf_nan=False)
     close: float = Field(gt=0, allow_inf_nan=False)
-    volume: int = Field(default=0, ge=0, le=INT64_MAX, description="tick volume")
+    volume: int = Field(
+        default=0, ge=0, le=VOLUME_MAX, description="tick volume (bounded so every resampled sum fits)"
+    )
     spread: float | None = Field(
         default=None, ge=0, allow_inf_nan=False, description="ask - bid in price units"
     )
@@ -63,7 +65,7 @@ class TickIn(BaseModel):
     ask: float = Field(gt=0, allow_inf_nan=False)
     last: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     volume: int = Field(default=0, ge=0)
-    flags: int = Field(default=0, ge=0)
+    flags: int = Field(default=0, ge=0, le=FLAGS_MAX)
     digits: int | None = Field(default=None, ge=0, le=12)
     spread: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     meta: dict[str, Any] | None = None

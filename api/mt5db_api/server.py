@@ -1,4 +1,4 @@
-"""Running the API under uvicorn (uvloop + httptools), in the foreground or in a thread."""
+"""Running the API under uvicorn (uvloop + httptools with request bounds), in the foreground or in a thread."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from mt5db_api.protocol import uvicorn_config
 from mt5db_api.settings import Settings
 
 
@@ -24,23 +25,23 @@ def env_for(settings: Settings) -> dict[str, str]:
 def serve(settings: Settings, *, access_log: bool = False) -> None:
     """Serve in the foreground; with workers > 1 uvicorn forks and each worker builds its own app."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     os.environ.update(env_for(settings))
     from mt5db_api.settings import get_settings
 
     get_settings.cache_clear()
-    uvicorn.run(
-        "mt5db_api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=access_log,
-        timeout_keep_alive=30,
-    )
+    config = uvicorn_config(
+        settings, "mt5db_api.app:create_app", factory=True, workers=settings.workers,
+        log_level=settings.log_level, access_log=access_log,
+    )  # fmt: skip
+    if config.workers > 1:  # what uvicorn.run does, with our Config
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE
 
 
 class ThreadedServer:
@@ -53,10 +54,7 @@ class ThreadedServer:
 
         self.settings = settings
         self.app = create_app(settings)
-        config = uvicorn.Config(
-            self.app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-            log_level="warning", access_log=False, lifespan="on",
-        )  # fmt: skip
+        config = uvicorn_config(settings, self.app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="mt5db-api", daemon=True)
 

@@ -36,8 +36,20 @@ class Settings(BaseSettings):
     max_errors_listed: int = Field(default=100, ge=1)
     candles_max_limit: int = Field(default=10000, ge=1)
 
+    # Bounds of a request before the app sees it (protocol.py): head size and header count (431),
+    # a head complete this long after the connection opens or its first byte (also an idle new
+    # connection), a body complete this long after its head (408). The EAs send < 2 KB heads.
+    max_head_bytes: int = Field(default=16384, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    head_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+
     # Auth: key lookups are cached in-process this long; a revoked key stops working within it.
     auth_cache_ttl_s: float = Field(default=5.0, ge=0)
+    # Lookups of key ids this process does not know (each costs a database read), per client
+    # address: this many per second up to the burst, then 429. Known keys are never limited here.
+    unknown_key_lookups_per_s: float = Field(default=5.0, ge=0)
+    unknown_key_lookups_burst: float = Field(default=20.0, ge=1)
 
     # Per-key token bucket. A normal EA makes ~1 candle POST/min + ~1 tick POST/s; the defaults
     # allow 50x that sustained. 0 disables the limiter.

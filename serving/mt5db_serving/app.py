@@ -204,7 +204,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
     app.state.store = store
     app.state.metrics = metrics
     app.state.predictions = Predictions(settings)
-    app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
+    app.state.key_cache = KeyCache.from_settings(settings)
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     require_read = require_scope("read")
 

@@ -6,19 +6,24 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from mt5db_api.protocol import uvicorn_config
 from mt5db_serving.settings import ServingSettings
 
 
 def serve(settings: ServingSettings, *, access_log: bool = False) -> None:
-    """Serve in the foreground (one process: the model store and the signal loop live in it)."""
+    """Serve in the foreground (one process: the model store and the signal loop live in it), with
+    the API's request bounds: EAs poll /signals/next through the same Ingress."""
     import uvicorn
 
     from mt5db_serving.app import create_app
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=access_log, timeout_keep_alive=30,
-    )  # fmt: skip
+    config = uvicorn_config(
+        settings, create_app(settings), log_level=settings.log_level, access_log=access_log
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE
 
 
 class ThreadedServing:
@@ -31,10 +36,7 @@ class ThreadedServing:
 
         self.settings = settings
         self.app = create_app(settings)
-        config = uvicorn.Config(
-            self.app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-            log_level="warning", access_log=False, lifespan="on",
-        )  # fmt: skip
+        config = uvicorn_config(settings, self.app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="mt5db-serving", daemon=True)
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
-from mt5db_api.db import copy_binary
+from mt5db_api.db import copy_binary, series_stats
 from mt5db_api.db.copy_binary import CandleColumns
 from mt5db_core.market.tables import MARKET_DATA, select_series
-from mt5db_core.market.timeframes import DAY, ORDERED, TIMEFRAMES, can_build
+from mt5db_core.market.timeframes import ORDERED, TIMEFRAMES, can_build
 
 # One statement per request: the arrays are unnested into rows, each key is inserted or merged
 # (high = max, low = min, volume = max, open/close from the snapshot with the larger volume, ties ->
@@ -66,24 +66,29 @@ _SLIM = {
 
 def _upsert(parts: dict[str, str]) -> str:
     return (
-        "WITH changed AS ("  # noqa: S608 - constants of this module
+        "WITH changed AS ("
         + _INSERT_PART.format(**parts)
         + MERGE_ON_CONFLICT
-        + "RETURNING (xmax = 0) AS inserted)\n"
-        "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed"
+        + "RETURNING m.symbol, m.timeframe, m.ts, (xmax = 0) AS inserted)"
+        + series_stats.fold("changed")
+        + "\nSELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) AS changed FROM changed"
     )
 
 
 # With spread/real_volume arrays ($10, $11), and without them for the usual EA batch where both
-# are absent (two fewer arrays to encode and unnest per request).
+# are absent (two fewer arrays to encode and unnest per request). Each statement also folds what it
+# changed into series_stats (series_stats.py), so the stats commit with the rows.
 UPSERT_SQL = _upsert(_FULL)
 UPSERT_SQL_SLIM = _upsert(_SLIM)
 # The coalesced form (several requests in one statement) needs each changed key back to tell every
 # request its own counts; only changed rows come back, so resends cost nothing extra.
 UPSERT_KEYS_SQL = (
-    _INSERT_PART.format(**_FULL)
+    "WITH changed AS ("
+    + _INSERT_PART.format(**_FULL)
     + MERGE_ON_CONFLICT
-    + "RETURNING m.symbol, m.timeframe, extract(epoch FROM m.ts)::bigint, (xmax = 0)"
+    + "RETURNING m.symbol, m.timeframe, m.ts, (xmax = 0) AS inserted)"
+    + series_stats.fold("changed")
+    + "\nSELECT symbol, timeframe, extract(epoch FROM ts)::bigint, inserted FROM changed"
 )
 
 
@@ -135,11 +140,16 @@ async def upsert_candles(
         # A unique violation aborts the whole COPY (nothing stored) and the merge answers instead.
         payload = copy_binary.market_data_payload(candles, source)
         try:
-            # a memoryview: asyncpg would take bytes for a file path
-            await conn.copy_to_table(
-                MARKET_DATA, source=memoryview(payload), columns=list(copy_binary.COLUMNS),
-                format="binary", timeout=command_timeout,
-            )  # fmt: skip
+            async with conn.transaction():  # the stats fold and the rows commit together
+                await conn.execute(
+                    series_stats.FOLD_NEW_KEYS_SQL, candles.symbol, candles.timeframe, candles.ts,
+                    timeout=command_timeout,
+                )  # fmt: skip
+                # a memoryview: asyncpg would take bytes for a file path
+                await conn.copy_to_table(
+                    MARKET_DATA, source=memoryview(payload), columns=list(copy_binary.COLUMNS),
+                    format="binary", timeout=command_timeout,
+                )  # fmt: skip
         except asyncpg.UniqueViolationError:
             pass
         else:
@@ -304,40 +314,3 @@ async def fetch_candles(
         args = (symbol, source, start, end, limit)
     rows = await conn.fetch(sql, *args)
     return list(reversed(rows)) if newest_first else list(rows)
-
-
-async def series_stats(conn: Any, *, symbol: str | None = None) -> list[Any]:
-    """Per (symbol, timeframe): count, first, last, last arrival, and gaps during market hours.
-
-    A gap is a step between consecutive bars longer than the bar width, except a Friday -> Sunday/
-    Monday step of at most 3 days + one width (the weekly close, labelled clock). Holidays count.
-    W1/MN1 report no gaps. Cost: one scan of the series; meant for ops, not for polling every second.
-    """
-    widths = {t.name: t.seconds for t in ORDERED if t.fixed}
-    return list(
-        await conn.fetch(
-            f"""
-            WITH w AS (SELECT * FROM unnest($2::text[], $3::int[]) AS w(timeframe, width)),
-            steps AS (
-                SELECT symbol, timeframe, ts, received_at, updated_at,
-                       lag(ts) OVER (PARTITION BY symbol, timeframe ORDER BY ts) AS prev
-                FROM {MARKET_DATA} WHERE ($1::text IS NULL OR symbol = $1)
-            )
-            SELECT s.symbol, s.timeframe, count(*) AS count, min(s.ts) AS first, max(s.ts) AS last,
-                   max(s.received_at) AS last_arrival, max(s.updated_at) AS last_update,
-                   CASE WHEN max(w.width) IS NULL THEN NULL ELSE
-                   count(*) FILTER (
-                       WHERE s.prev IS NOT NULL
-                         AND extract(epoch FROM s.ts - s.prev) > w.width
-                         AND NOT (extract(isodow FROM s.prev) = 5 AND extract(isodow FROM s.ts) IN (7, 1)
-                                  AND extract(epoch FROM s.ts - s.prev) <= $4 + w.width)
-                   ) END AS gaps
-            FROM steps s LEFT JOIN w USING (timeframe)
-            GROUP BY s.symbol, s.timeframe ORDER BY s.symbol, s.timeframe
-            """,  # noqa: S608 - the table name is a constant; values are bound
-            symbol,
-            list(widths),
-            list(widths.values()),
-            3 * DAY,
-        )
-    )

@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from mt5db_api.db import series_stats
+
 log = logging.getLogger(__name__)
 
 # Arbitrary but fixed: the advisory lock key of "mt5db schema migrations".
@@ -278,6 +280,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )
             """,
         ],
+    ),
+    (
+        5,
+        "series_stats: per-series statistics kept by every write (GET /metrics in O(series))",
+        [series_stats.CREATE, series_stats.BACKFILL_SQL],
     ),
 ]
 

@@ -21,7 +21,7 @@ _GRANTS = [
     "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {app}, {ro}",
     "REVOKE ALL ON api_keys FROM {ro}",  # key hashes are the API's business only
     # The API: candles and ticks upserted, keys registered and revoked; never DELETE, never DDL.
-    "GRANT INSERT, UPDATE ON market_data, ticks, api_keys TO {app}",
+    "GRANT INSERT, UPDATE ON market_data, series_stats, ticks, api_keys TO {app}",
     # The API and serving: signals created, leased, acknowledged, expired; order feedback stored.
     "GRANT INSERT, UPDATE ON signals, signal_deliveries, signal_acks, order_feedback TO {app}",
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app}",

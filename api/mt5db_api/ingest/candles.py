@@ -13,7 +13,7 @@ from typing import Any
 
 from mt5db_api.ingest.batch import CandleBatch
 from mt5db_api.ingest.fields import ItemError, check_count, check_number, check_price, check_symbol, parse_ts
-from mt5db_core.market.candles import INT64_MAX, symbol_ok
+from mt5db_core.market.candles import VOLUME_MAX, symbol_ok
 from mt5db_core.market.timeframes import TIMEFRAMES, canonical, floor_epoch
 
 
@@ -44,7 +44,7 @@ def check_candle(item: Any, now: float) -> tuple[int, str, str, float, float, fl
         raise ItemError("high_below_open_close")
     if lo > o or lo > c:
         raise ItemError("low_above_open_close")
-    vol = check_count(item, "volume")
+    vol = check_count(item, "volume", maximum=VOLUME_MAX)
     spread = check_number(item, "spread")
     real = item.get("real_volume")
     if real is not None:
@@ -85,7 +85,7 @@ def validate_candles(items: list[Any], now: float) -> CandleBatch:
             if (
                 type(o) is float and type(h) is float and type(lo) is float and type(c) is float
                 and 0.0 < lo <= o <= h < inf and lo <= c <= h
-                and type(vol) is int and 0 <= vol <= INT64_MAX
+                and type(vol) is int and 0 <= vol <= VOLUME_MAX
                 and type(sym) is str
                 and (sym in symbols_ok or symbol_ok(sym) is not None)
                 and type(ts_raw) is str

@@ -18,13 +18,14 @@ import numpy as np
 from mt5db_api.ingest.batch import CandleBatch
 from mt5db_api.ingest.fields import ItemError, parse_ts
 from mt5db_api.ingest.framing import frame
-from mt5db_core.market.candles import EARLIEST_TS, INT64_MAX, MAX_FUTURE_S, symbol_ok
+from mt5db_core.market.candles import EARLIEST_TS, INT64_MAX, MAX_FUTURE_S, VOLUME_MAX, symbol_ok
 from mt5db_core.market.timeframes import DAY, TIMEFRAMES, canonical, floor_epoch
 
 # The count rule in the struct: msgspec checks it in C while decoding (a count out of range fails
 # the decode, and the body goes the general way). The symbol rule is not a msgspec pattern: that
 # would call the regex once per item; plain_batch checks each distinct symbol once instead.
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Volume = Annotated[int, msgspec.Meta(ge=0, le=VOLUME_MAX)]
 
 
 class PlainCandle(msgspec.Struct):
@@ -37,7 +38,7 @@ class PlainCandle(msgspec.Struct):
     high: float
     low: float
     close: float
-    volume: Count = 0
+    volume: Volume = 0
     spread: float | None = None
     real_volume: Count | None = None
 
@@ -108,7 +109,7 @@ def plain_batch(raw: bytes, now: float) -> CandleBatch | None:
         return None
     try:
         doc = _decode_array(raw) if raw[:1] == b"[" else _decode_envelope(raw).items
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):  # too deep: the general way answers invalid_json
         return None
     n = len(doc)
     if not n:

@@ -19,6 +19,7 @@ REASONS = (
     "not_an_object", "missing_field", "invalid_type", "not_finite", "not_positive", "negative_value",
     "invalid_symbol", "invalid_timeframe", "invalid_ts", "ts_out_of_range", "high_below_low",
     "high_below_open_close", "low_above_open_close", "negative_volume", "invalid_volume", "ask_below_bid",
+    "out_of_range", "invalid_meta",
 )  # fmt: skip
 
 
@@ -98,9 +99,11 @@ def check_number(item: dict[str, Any], name: str, minimum: float = 0.0) -> float
     return value
 
 
-def check_count(item: dict[str, Any], name: str, reason_negative: str = "negative_volume") -> int:
+def check_count(
+    item: dict[str, Any], name: str, reason_negative: str = "negative_volume", maximum: int = INT64_MAX
+) -> int:
     """A count (volume, flags, real_volume): absent -> 0, an integer (or integral float) in
-    0..INT64_MAX, since counts are stored as bigint."""
+    0..maximum (INT64_MAX: counts are stored as bigint; volume: VOLUME_MAX, reads sum it)."""
     value = item.get(name)
     if value is None:
         return 0
@@ -115,6 +118,8 @@ def check_count(item: dict[str, Any], name: str, reason_negative: str = "negativ
         raise ItemError(reason_negative, name)
     if value > INT64_MAX:
         raise ItemError("invalid_volume" if name == "volume" else "invalid_type", name)
+    if value > maximum:
+        raise ItemError("invalid_volume" if name == "volume" else "out_of_range", name)
     return value
 
 

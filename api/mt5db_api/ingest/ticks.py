@@ -6,12 +6,14 @@ docs/ea-contract.md §4: two ticks in the same second are both real, and a resen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from mt5db_api.ingest.fields import ItemError, check_count, check_number, check_price, check_symbol, parse_ts
+from mt5db_core.market.candles import FLAGS_MAX
 
 
 @dataclass
@@ -35,6 +37,23 @@ class TickBatch:
         return len(self.symbol)
 
 
+def meta_json(meta: dict[str, Any]) -> str:
+    """`meta` as the JSON text jsonb stores, or ItemError invalid_meta for what it cannot hold:
+    nesting over 254 levels or an integer over 64 bits (the encoder refuses both), a NUL character
+    anywhere (jsonb refuses it; the encoder writes it as \\u0000, an escaped backslash as \\\\)."""
+    try:
+        text = orjson.dumps(meta)
+    except orjson.JSONEncodeError:
+        raise ItemError("invalid_meta", "meta") from None
+    if b"\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise ItemError("invalid_meta", "meta")
+    return text.decode()
+
+
+# \u0000 preceded by an even number of backslashes: an escaped NUL, not a backslash and "u0000"
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def validate_ticks(items: list[Any], now: float) -> TickBatch:
     """Check every tick; keep the valid ones as columns in arrival order."""
     batch = TickBatch(received=len(items))
@@ -52,7 +71,7 @@ def validate_ticks(items: list[Any], now: float) -> TickBatch:
                 raise ItemError("ask_below_bid")
             last = check_number(item, "last") or 0.0
             vol = check_count(item, "volume")
-            flags = check_count(item, "flags", "negative_value")
+            flags = check_count(item, "flags", "negative_value", FLAGS_MAX)
             digits = item.get("digits")
             if digits is not None and (type(digits) is not int or not 0 <= digits <= 12):
                 raise ItemError("invalid_type", "digits")
@@ -60,6 +79,7 @@ def validate_ticks(items: list[Any], now: float) -> TickBatch:
             meta = item.get("meta")
             if meta is not None and type(meta) is not dict:
                 raise ItemError("invalid_type", "meta")
+            meta_text = None if meta is None else meta_json(meta)
         except ItemError as err:
             error: dict[str, Any] = {"index": i, "reason": err.reason}
             if err.field is not None:
@@ -75,5 +95,5 @@ def validate_ticks(items: list[Any], now: float) -> TickBatch:
         batch.flags.append(flags)
         batch.digits.append(digits)
         batch.spread.append(spread)
-        batch.meta.append(None if meta is None else orjson.dumps(meta).decode())
+        batch.meta.append(meta_text)
     return batch

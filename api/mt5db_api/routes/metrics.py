@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mt5db_api.db import market_data
+from mt5db_api.db import series_stats
 from mt5db_api.deps import MetricsDep, PoolDep, SettingsDep, require_scope
 from mt5db_api.schemas import MetricsOut, SeriesStats
 from mt5db_api.timeutil import iso_z
@@ -23,9 +23,10 @@ async def metrics_json(
     settings: SettingsDep,
     symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
 ) -> MetricsOut:
-    """Per (symbol, timeframe): count, first, last, last arrival, gaps during market hours."""
+    """Per (symbol, timeframe): count, first, last, last arrival, gaps during market hours (kept by
+    every write: the cost is one row per series, however long the series)."""
     async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
-        rows = await market_data.series_stats(conn, symbol=symbol)
+        rows = await series_stats.read(conn, symbol=symbol)
     return MetricsOut(
         series=[
             SeriesStats(

@@ -20,5 +20,11 @@ MAX_FUTURE_S = 86400  # at most one day after the server's clock
 
 # Counts (volume, real_volume) are stored as bigint.
 INT64_MAX = 2**63 - 1
+# A candle's volume is summed by every resampled read (/candles H4..MN1, the continuous aggregates):
+# at most 31 * 24 * 60 M1 bars share one bucket (MN1 from M1), so that many of the largest volume
+# still fit a bigint sum. About 2.1e14 per bar, far above any real tick volume.
+VOLUME_MAX = INT64_MAX // (31 * 24 * 60)
+# Tick flags are stored as integer (MT5's TICK_FLAG_* bits use the low byte).
+FLAGS_MAX = 2**31 - 1
 
 OHLC = ("open", "high", "low", "close")

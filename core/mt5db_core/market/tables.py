@@ -4,6 +4,7 @@ one of them; other components refer to them by these names and never create tabl
 from __future__ import annotations
 
 MARKET_DATA = "market_data"  # candles: (symbol, timeframe, ts) -> OHLCV, the merge target of /ingest
+SERIES_STATS = "series_stats"  # per-series count, ends and gaps, kept by every market_data write
 TICKS = "ticks"  # raw ticks in arrival order
 API_KEYS = "api_keys"  # hashed API keys and their scopes
 MODEL_VERSIONS = "model_versions"  # the model registry: immutable versions and their model cards

@@ -2,6 +2,8 @@
 
 The pytest plugin's `from_fixture` does not work with this pytest, so the test drives each
 operation's hypothesis strategy itself (same generator, same schema, bounded examples).
+The abuse cases the generator cannot express (huge and many headers, slow and idle clients, a
+flood of made-up keys, clients leaving mid-body) are bounded tests in test_abuse.py.
 """
 
 from __future__ import annotations

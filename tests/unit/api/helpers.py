@@ -13,6 +13,7 @@ from mt5db_api.ingest.batch import CandleBatch
 from mt5db_api.ingest.candles import validate_candles
 from mt5db_api.ingest.envelopes import candle_items
 from mt5db_api.ingest.framing import decode_body
+from mt5db_core.market.candles import VOLUME_MAX
 
 NOW = time.time()
 GOOD = {"ts": "2025-03-12T14:07:00Z", "symbol": "AUDUSD", "timeframe": "M1", "open": 0.63012,
@@ -62,7 +63,7 @@ def candle(rng: random.Random, i: int) -> dict[str, object]:
         doc["open"] = doc["high"] = doc["close"] = int(low) + 1
         doc["low"] = int(low) + 1
     if rng.random() < 0.05:
-        doc["volume"] = 0 if rng.random() < 0.5 else 2**63 - 1
+        doc["volume"] = 0 if rng.random() < 0.5 else VOLUME_MAX  # the largest accepted
     return doc
 
 

@@ -71,3 +71,28 @@ def test_jsonl_bodies_of_every_ea_file_kind(tmp_path):
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     assert list(batches(path, batch=2, symbol=None, timeframe=None)) == [[candle, candle], [candle, candle]]
+
+
+def test_replay_fails_fast_when_nothing_listens(tmp_path):
+    """Issue 12 item 17: with the API down the workers died and the producer blocked on the full
+    queue forever. Now a clear message and a non-zero exit within the connect timeout."""
+    import subprocess
+    import sys
+    import time
+
+    from mt5db_api.replay import CONNECT_TIMEOUT_S
+    from mt5db_core.net import free_port
+
+    path = tmp_path / "EURUSD_M1.csv"
+    rows = [f"2021.10.18,{h:02d}:{m:02d},1.1,1.2,1.0,1.15,{m}" for h in range(2) for m in range(60)]
+    path.write_text("Date,Time,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "mt5db_core.cli", "replay", str(path), "--url", url, "--api-key", "k",
+         "--batch", "2", "--quiet"],
+        capture_output=True, text=True, timeout=CONNECT_TIMEOUT_S + 20, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"cannot connect to the API at {url}" in done.stderr
+    assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10

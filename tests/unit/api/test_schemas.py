@@ -14,13 +14,20 @@ from mt5db_api.ingest.candles import check_candle
 from mt5db_api.ingest.columnar import plain_batch
 from mt5db_api.ingest.fields import ItemError
 from mt5db_api.schemas import CandleIn
-from mt5db_core.market.candles import EARLIEST_TS, INT64_MAX, MAX_FUTURE_S, SYMBOL_MAX_LEN, SYMBOL_PATTERN
+from mt5db_core.market.candles import (
+    EARLIEST_TS,
+    INT64_MAX,
+    MAX_FUTURE_S,
+    SYMBOL_MAX_LEN,
+    SYMBOL_PATTERN,
+    VOLUME_MAX,
+)  # fmt: skip
 
 from .helpers import GOOD, NOW
 
 SYMBOLS = ["EURUSD", "AUDUSD.m", "#US30", "BTC+", "a-b_c", "A", "x" * SYMBOL_MAX_LEN, "x" * (SYMBOL_MAX_LEN + 1),
            "", "EUR USD", "EURUSD\n", "EUR/USD", "€URUSD", "eurusd"]  # fmt: skip
-COUNTS = [0, 1, 2**31, INT64_MAX, INT64_MAX + 1, -1]
+COUNTS = [0, 1, 2**31, VOLUME_MAX, VOLUME_MAX + 1, INT64_MAX, INT64_MAX + 1, -1]
 
 
 def by_model(doc: dict[str, object]) -> bool:
@@ -50,7 +57,7 @@ def stamp(epoch: int) -> str:
 def test_the_model_documents_the_shared_rules():
     properties = CandleIn.model_json_schema()["properties"]
     assert properties["symbol"]["pattern"] == SYMBOL_PATTERN
-    assert properties["volume"]["maximum"] == INT64_MAX
+    assert properties["volume"]["maximum"] == VOLUME_MAX
     assert properties["volume"]["minimum"] == 0
 
 
@@ -64,7 +71,7 @@ def test_symbol_rule_agrees(symbol):
 @pytest.mark.parametrize("value", COUNTS)
 def test_count_bound_agrees(field, value):
     doc = dict(GOOD, **{field: value})
-    expected = 0 <= value <= INT64_MAX
+    expected = 0 <= value <= (VOLUME_MAX if field == "volume" else INT64_MAX)
     assert by_model(doc) == by_checker(doc) == by_columns(doc) == expected
 
 

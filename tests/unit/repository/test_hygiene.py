@@ -10,6 +10,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 
 SECRET_SHAPES = {
@@ -34,18 +36,50 @@ def tracked_text_files() -> list[Path]:
     return files
 
 
-def test_no_path_of_this_machine_is_committed() -> None:
-    # A path counts only as a whole component: the checkout's parent "/x" must not flag "/xyz".
-    machine_paths = [
-        re.compile(re.escape(p) + r"(?![\w.-])") for p in {str(REPO.parent), str(Path.home())} - {"/"}
+# Folders the Filesystem Hierarchy Standard gives every Linux machine: manifests and docs name them
+# legitimately (an emptyDir at /tmp), so a checkout's parent that is one of them says nothing about
+# this machine; the checkout's own path then does.
+STANDARD_FOLDERS = frozenset(
+    {"/tmp", "/var/tmp", "/home", "/root", "/opt", "/srv", "/mnt", "/media", "/usr", "/usr/local",
+     "/usr/src", "/var", "/var/lib", "/run", "/dev/shm"}
+)  # fmt: skip
+
+
+def machine_paths(repo: Path, home: Path) -> list[re.Pattern[str]]:
+    """Paths that exist only on this machine: the checkout's parent (where every checkout of this
+    machine lives) unless that is a standard folder, else the checkout itself; and the home folder
+    unless that is a standard one. A path counts only as a whole component on both sides."""
+    parent = str(repo.parent)
+    candidates = {parent if parent not in STANDARD_FOLDERS else str(repo), str(home)}
+    return [
+        re.compile(r"(?<![\w.-])" + re.escape(p) + r"(?![\w.-])")
+        for p in candidates - STANDARD_FOLDERS - {"/"}
     ]
-    offenders = [
+
+
+def offenders(files: list[Path], needles: list[re.Pattern[str]]) -> list[str]:
+    return [
         f"{path.relative_to(REPO)}: {needle.pattern}"
-        for path in tracked_text_files()
-        for needle in machine_paths
+        for path in files
+        for needle in needles
         if needle.search(path.read_text(errors="replace"))
     ]
-    assert not offenders, offenders
+
+
+def test_no_path_of_this_machine_is_committed() -> None:
+    assert not (found := offenders(tracked_text_files(), machine_paths(REPO, Path.home()))), found
+
+
+@pytest.mark.parametrize("parent", [("tmp",), ("var", "tmp"), ("home", "newcomer", "src")])
+def test_a_checkout_under_any_folder_passes_and_its_path_is_caught(parent: tuple[str, ...]) -> None:
+    """Issue 12 item 16: a newcomer's clone under the temp folder (which the chart names as an
+    emptyDir mount) flagged every manifest; the checkout's own path must still be caught.
+    (Paths are joined at run time so that this file names none of them.)"""
+    checkout = Path("/", *parent, "mt5-trading-db")
+    needles = machine_paths(checkout, Path("/", "home", "newcomer"))
+    assert not offenders(tracked_text_files(), needles)
+    assert any(n.search(f"see {checkout}/docs/api.md") for n in needles)
+    assert not any(n.search("mountPath: /tmp") or n.search("/var/tmpfs") for n in needles)
 
 
 def test_no_secret_is_committed() -> None:

@@ -44,6 +44,7 @@ async def test_migrate_twice_is_idempotent(database_url):
             "model_versions",
             "order_feedback",
             "schema_migrations",
+            "series_stats",
             "signal_acks",
             "signal_deliveries",
             "signals",

@@ -162,3 +162,35 @@ def test_query_errors_are_4xx(api):
     assert c.get("/candles?symbol=EURUSD&timeframe=H1&limit=0").status == 422
     empty = c.get("/candles?symbol=NOPE&timeframe=H1").json()
     assert empty == {"symbol": "NOPE", "timeframe": "H1", "source_timeframe": None, "count": 0, "data": []}
+
+
+def test_the_largest_accepted_volume_sums_on_every_timeframe(client, clean):
+    """Issue 12 item 5: a volume near 2^63-1 was accepted, and then every resampled read of that
+    symbol (H4, D1, W1, MN1) answered 500 for good. A full 31-day month of M1 bars, each with the
+    largest volume the API accepts (the worst any read sums), answers on every timeframe."""
+    from mt5db_core.market.candles import VOLUME_MAX
+    from mt5db_core.market.timeframes import TIMEFRAMES
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    bars = [
+        {"ts": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "symbol": "XTREME",
+         "timeframe": "M1", "open": 1.1, "high": 1.2, "low": 1.0, "close": 1.15, "volume": VOLUME_MAX}
+        for i in range(31 * 1440)
+    ]  # fmt: skip
+    for i in range(0, len(bars), 5000):
+        reply = client.post("/ingest", orjson.dumps({"items": bars[i : i + 5000]}))
+        assert (reply.status, reply.json()["inserted"]) == (200, len(bars[i : i + 5000]))
+    over = dict(bars[0], symbol="OTHER", volume=VOLUME_MAX + 1)
+    assert client.post("/ingest", orjson.dumps(over)).json()["errors"] == [
+        {"index": 0, "reason": "invalid_volume", "field": "volume"}
+    ]
+    for target in TIMEFRAMES:
+        reply = client.get(f"/candles?symbol=XTREME&timeframe={target}&start=2025-01-01T00:00:00Z"
+                           "&end=2025-02-01T00:00:00Z&limit=10000")  # fmt: skip
+        assert reply.status == 200, (target, reply.body)
+        data = reply.json()["data"]
+        assert data, target
+        for bar in data:  # every bucket inside January is whole except W1's two edges
+            assert bar["volume"] % VOLUME_MAX == 0 and 0 < bar["volume"] // VOLUME_MAX <= 31 * 1440, target
+        if target == "MN1":
+            assert [bar["volume"] for bar in data] == [31 * 1440 * VOLUME_MAX]

@@ -276,3 +276,11 @@ def test_a_bad_item_in_a_large_batch_is_reported_and_its_neighbours_stored(clien
         clean.sql("SELECT count(*), count(spread), max(real_volume) FROM market_data") == f"299|1|{2**63 - 1}"
     )
     assert clean.sql("SELECT count(*) FROM market_data WHERE ts = '2025-03-10 02:17:00+00'") == "0"
+
+
+@pytest.mark.parametrize("path", ["/ingest", "/ingest_batch", "/ingest/tick"])
+@pytest.mark.parametrize("body", [b'{"a":' * 100_000, b"[" * 100_000, b'{"items":[' + b"[" * 100_000])
+def test_deeply_nested_json_is_400_not_500(client, path, body):
+    """Issue 12 item 6: 100,000 levels answered 500 (the column-wise decoder's RecursionError)."""
+    reply = client.post(path, body)
+    assert (reply.status, reply.body) == (400, b'{"detail":"invalid_json"}')

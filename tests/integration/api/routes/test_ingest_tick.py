@@ -80,3 +80,41 @@ def test_m1_derived_from_ticks_idempotently_per_minute(api_factory):
         )
         == updated.split(",")[0]
     )
+
+
+def _tick(**extra: object) -> str:
+    base = '"ts":"2025-03-12T14:08:31Z","symbol":"EURJPY","bid":160.8,"ask":160.9'
+    return "{" + base + "".join(f',"{k}":{v}' for k, v in extra.items()) + "}"
+
+
+def test_values_the_columns_cannot_hold_are_rejected_per_item_and_the_rest_stored(client, clean):
+    """Issue 12 item 4: each of these answered 500 and stored nothing of the batch (flags is int4,
+    jsonb refuses NUL, the JSON encoder refuses nesting over 254 and integers over 64 bits)."""
+    deep = '{"a":' * 255 + "1" + "}" * 255  # 255 objects: over the encoder's 254
+    ok_deep = '{"a":' * 254 + "1" + "}" * 254
+    ticks = [
+        _tick(flags=2**31),                                       # 0 over int4
+        _tick(flags=2**31 - 1),                                   # 1 ok
+        _tick(meta='{"ea":"x\\u0000y"}'),                          # 2 NUL in a value
+        _tick(meta='{"\\u0000":1}'),                               # 3 NUL in a key
+        _tick(meta='{"path":"C:\\\\u0000"}'),                       # 4 ok: a backslash, then text
+        _tick(meta=deep),                                         # 5 too deep
+        _tick(meta=ok_deep),                                      # 6 ok
+        _tick(meta=f'{{"n":{2**64}}}'),                           # 7 over 64 bits
+        _tick(bid="NaN"),                                         # 8 (makes the body take the lenient decoder)
+        _tick(meta=f'{{"n":{2**64 - 1}}}'),                       # 9 ok
+    ]  # fmt: skip
+    reply = client.post("/ingest/tick", ('{"ticks":[' + ",".join(ticks) + "]}").encode())
+    assert reply.status == 200, reply.body
+    assert reply.json()["errors"] == [
+        {"index": 0, "reason": "out_of_range", "field": "flags"},
+        {"index": 2, "reason": "invalid_meta", "field": "meta"},
+        {"index": 3, "reason": "invalid_meta", "field": "meta"},
+        {"index": 5, "reason": "invalid_meta", "field": "meta"},
+        {"index": 7, "reason": "invalid_meta", "field": "meta"},
+        {"index": 8, "reason": "not_finite", "field": "bid"},
+    ]
+    assert reply.json()["inserted"] == 4
+    assert clean.sql("SELECT string_agg(flags::text, ',' ORDER BY seq) FROM ticks") == f"{2**31 - 1},0,0,0"
+    assert clean.sql("SELECT meta->>'path' FROM ticks WHERE meta ? 'path'") == "C:\\u0000"
+    assert clean.sql("SELECT meta->>'n' FROM ticks WHERE meta ? 'n'") == str(2**64 - 1)

@@ -60,6 +60,8 @@ def test_every_reason_given_is_one_of_the_stable_codes():
         -1,
         0,
         2**63,
+        2**31,
+        {"ea": "\x00"},
         float("nan"),
         float("inf"),
         True,
