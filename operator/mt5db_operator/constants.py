@@ -64,10 +64,13 @@ DEFAULT_RAY_VERSION: Final = "2.49.0"
 DB_BACKGROUND_WORKERS: Final = 24
 DB_PARALLEL_WORKERS: Final = 4
 DB_SERVER_SETTINGS: Final = {
-    "shared_preload_libraries": "timescaledb",
-    "timescaledb.max_background_workers": str(DB_BACKGROUND_WORKERS),
     "max_parallel_workers": str(DB_PARALLEL_WORKERS),
     "max_worker_processes": str(DB_BACKGROUND_WORKERS + DB_PARALLEL_WORKERS + 2),
+}
+# Only for an image that has TimescaleDB: a plain PostgreSQL refuses to start preloading it.
+DB_TIMESCALE_SETTINGS: Final = {
+    "shared_preload_libraries": "timescaledb",
+    "timescaledb.max_background_workers": str(DB_BACKGROUND_WORKERS),
 }
 
 

@@ -69,6 +69,7 @@ class DatabaseSpec:
     storage_size: str
     storage_class: str | None
     resources: Resources
+    timescale: bool  # the image has TimescaleDB: preload it and size its workers
     retention_days: int
     compression: bool
     compress_after_days: int
@@ -165,6 +166,7 @@ class TradingStackSpec:
                 resources=Resources.parse(
                     db.get("resources"), {"cpu": "500m", "memory": "1Gi"}, {"memory": "2Gi"}
                 ),
+                timescale=bool(ts.get("enabled", True)),
                 retention_days=int(ts.get("retentionDays", 730)),
                 compression=bool(ts.get("compression", True)),
                 compress_after_days=int(ts.get("compressAfterDays", 7)),

@@ -37,6 +37,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         _step_seconds[item.name] = time.monotonic() - started
         if outcome.excinfo is not None and outcome.excinfo[0] is not pytest.skip.Exception:
             _failed[item.nodeid.split("::")[0]] = item.name
+            platform = getattr(item, "funcargs", {}).get("platform")
+            if isinstance(platform, Platform):
+                item.add_report_section("call", "cluster state", platform.diagnosis())
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

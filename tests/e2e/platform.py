@@ -96,6 +96,32 @@ class Platform:
             raise RuntimeError(f"helm {' '.join(args[:2])} failed: {done.stderr.strip()}")
         return done.stdout
 
+    def diagnosis(self, namespace: str = NAMESPACE, log_lines: int = 30) -> str:
+        """What a person would look at when a step fails: the namespace's objects, the custom
+        resources' status, recent events, and the last log lines of every container not ready."""
+        parts = []
+        for args in (
+            ("get", "pods,jobs,statefulsets,deployments,pvc,ingress", "-o", "wide"),
+            ("get", "tradingstacks,trainingruns,backuppolicies", "-o", "yaml"),
+            ("get", "events", "--sort-by=.lastTimestamp"),
+        ):
+            done = self.cluster.kubectl("-n", namespace, *args, check=False, timeout=30)
+            parts.append(
+                f"$ kubectl -n {namespace} {' '.join(args)}\n{done.stdout[-6000:]}{done.stderr[-500:]}"
+            )
+        pods = json.loads(
+            self.cluster.kubectl("-n", namespace, "get", "pods", "-o", "json", check=False).stdout or "{}"
+        )
+        for pod in pods.get("items", []):
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                if status.get("ready"):
+                    continue
+                name = pod["metadata"]["name"]
+                done = self.cluster.kubectl("-n", namespace, "logs", name, "-c", status["name"],
+                                            f"--tail={log_lines}", check=False, timeout=30)  # fmt: skip
+                parts.append(f"$ kubectl logs {name} -c {status['name']}\n{done.stdout}{done.stderr[-500:]}")
+        return "\n".join(parts)
+
     # -- SQL in the database pod -----------------------------------------------------------------
 
     def sql(self, query: str, database: str = "mt5db", pod: str = "trading-db-0") -> str:

@@ -92,6 +92,7 @@ def test_02_tradingstack_example_becomes_ready(platform: Platform, tls_ca: tuple
             # A plain PostgreSQL image (the official image's contract) built here from Debian's
             # packages; the default stays the upstream TimescaleDB image.
             "spec.database.image": platform.cluster.images["postgres"],
+            "spec.database.timescale.enabled": False,
             "spec.api.ingress.className": INGRESS_CLASS,
         },
     )

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from mt5db_core.paths import PUBLIC_PATHS
-from mt5db_operator.constants import DB_SERVER_SETTINGS, LABEL_STACK
+from mt5db_operator.constants import DB_SERVER_SETTINGS, DB_TIMESCALE_SETTINGS, LABEL_STACK
 from mt5db_operator.resources.labels import db_client_labels, db_client_peer, labels, meta, selector
 from mt5db_operator.resources.pod import (
     API_UID,
@@ -165,13 +165,14 @@ def build_db_statefulset(stack: TradingStackSpec) -> dict[str, Any]:
     }
     if db.storage_class:
         pvc_spec["storageClassName"] = db.storage_class
+    settings = {**DB_SERVER_SETTINGS, **(DB_TIMESCALE_SETTINGS if db.timescale else {})}
     probe_cmd = ["pg_isready", "-h", "127.0.0.1", "-p", str(DB_PORT), "-U", DB_OWNER, "-d", DB_NAME]
     container = {
         "name": "timescaledb",
         "image": db.image,
         "imagePullPolicy": "IfNotPresent",
         # The image's entrypoint runs `postgres` with these; -c wins over what its tuning wrote.
-        "args": ["postgres", *(arg for k, v in DB_SERVER_SETTINGS.items() for arg in ("-c", f"{k}={v}"))],
+        "args": ["postgres", *(arg for k, v in settings.items() for arg in ("-c", f"{k}={v}"))],
         "ports": [{"name": "postgres", "containerPort": DB_PORT, "protocol": "TCP"}],
         "env": [
             {"name": "POSTGRES_DB", "value": DB_NAME},

@@ -38,6 +38,20 @@ def test_statefulset_pvc_template_retention_and_hardening() -> None:
     }
 
 
+def test_a_plain_postgresql_image_is_not_asked_to_preload_timescaledb() -> None:
+    def settings(**database: Any) -> dict[str, str]:
+        args = ts.build_db_statefulset(stack(database=database))["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        return dict(a.split("=", 1) for a in args[2::2])
+
+    default = settings()
+    assert default["shared_preload_libraries"] == "timescaledb"
+    plain = settings(image="postgres:15", timescale={"enabled": False})
+    assert not any(k.startswith("timescaledb") or k == "shared_preload_libraries" for k in plain)
+    assert plain["max_worker_processes"] == default["max_worker_processes"]
+
+
 def test_headless_service_selects_the_database_pods() -> None:
     s = stack()
     svc = ts.build_db_service(s)
