@@ -3,9 +3,10 @@
 #
 #   scripts/setup.sh dev      system packages (as root), uv, .venv with every component
 #   scripts/setup.sh images   dev + what images/build.sh needs (buildah, mmdebstrap)
-#   scripts/setup.sh test     images + the real test services: control plane and node builds,
-#                             helm/kubectl, the node's runtime (containerd, runc, CNI plugins), and
+#   scripts/setup.sh test     dev + the real test services: control plane build, helm/kubectl, and
 #                             the provisioning tools (Terraform providers, tilt, dashboard and kind checks)
+#   scripts/setup.sh e2e      test + images + the node: its builds (kubelet, scheduler, proxy, pause,
+#                             CoreDNS, metrics-server, Traefik) and runtime (containerd, runc, CNI)
 #
 # Expensive results are cached outside the work tree (uv's cache, the Go build cache and
 # ${MT5DB_CACHE:-~/.cache/mt5db}) keyed by version, so a fresh clone reuses them.
@@ -96,9 +97,13 @@ python_env() {
   "$uv" sync --all-packages --all-extras --frozen --quiet
 }
 
-test_services() {
+node_services() {
   say "control plane and node: $(tests/cluster/build.sh node)"
   say "node add-ons: $(tests/cluster/build.sh addons | tr '\n' ' ')"
+}
+
+test_services() {
+  say "control plane: $(tests/cluster/build.sh)"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
   # The provisioning tools (tests/tools/): each build prints its time; cached by content.
   local tool started
@@ -111,9 +116,10 @@ test_services() {
 }
 
 system_packages
-[[ "$target" == images || "$target" == test ]] && image_packages
-[[ "$target" == test ]] && node_packages
+[[ "$target" == images || "$target" == e2e ]] && image_packages
+[[ "$target" == e2e ]] && node_packages
 python_env
-if [[ "$target" == "test" ]]; then
+[[ "$target" == e2e ]] && node_services
+if [[ "$target" == test || "$target" == e2e ]]; then
   test_services
 fi
