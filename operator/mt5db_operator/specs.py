@@ -301,6 +301,16 @@ class TradingStackSpec:
 
 # -- TrainingRun --------------------------------------------------------------------------------
 
+# spec.model.params → the trainer's options (the CRD schema admits these keys only).
+TRAINER_PARAMS = {
+    "n_estimators": "--n-estimators",
+    "max_depth": "--max-depth",
+    "min_samples_leaf": "--min-samples-leaf",
+    "epochs": "--epochs",
+    "max_train_windows": "--max-train-windows",
+    "folds": "--folds",
+}
+
 
 @dataclass(frozen=True)
 class TrainingRunSpec:
@@ -377,6 +387,8 @@ class TrainingRunSpec:
             args += ["--start", self.start]
         if self.end:
             args += ["--end", self.end]
+        for key, value in sorted(self.params.items()):
+            args += [TRAINER_PARAMS[key], str(value)]
         return args
 
 

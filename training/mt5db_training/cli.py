@@ -87,6 +87,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     proto.add_argument("--seed", type=int, default=0)
     rf = p.add_argument_group("random forest")
     rf.add_argument("--n-estimators", type=int, default=200)
+    rf.add_argument("--max-depth", type=int, default=None, help="tree depth limit (default none)")
     rf.add_argument("--min-samples-leaf", type=int, default=20)
     rf.add_argument("--n-jobs", type=int, default=2)
     rf.add_argument("--no-leakage-check", action="store_true", help="skip the shuffled-K-fold comparison")
@@ -173,6 +174,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     )
     rf = RFConfig(
         n_estimators=args.n_estimators,
+        max_depth=args.max_depth,
         min_samples_leaf=args.min_samples_leaf,
         n_folds=args.folds,
         test_bars=args.test_bars,
@@ -276,6 +278,7 @@ def paper_config(args: argparse.Namespace) -> PaperConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mt5db_training.sources import NoCandles
     from mt5db_training.splits import NotEnoughData
     from mt5db_training.train import run_train
 
@@ -287,6 +290,9 @@ def _train(args: argparse.Namespace) -> int:
         return run_train(train_config(args))
     except NotEnoughData as exc:
         print(f"mt5db train: error: not enough data for this protocol: {exc}", file=sys.stderr)
+        return 2
+    except NoCandles as exc:  # a symbol or range that was never ingested: retrying cannot help
+        print(f"mt5db train: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -44,6 +44,7 @@ class RFConfig:
     """RandomForestRegressor settings and the walk-forward protocol (report.json's `config`)."""
 
     n_estimators: int = 200
+    max_depth: int | None = None  # None: grown until min_samples_leaf stops them
     min_samples_leaf: int = 20
     max_features: str | float = "sqrt"
     n_folds: int = 8

@@ -45,6 +45,7 @@ def make_forest(cfg: RFConfig) -> Any:
 
     return RandomForestRegressor(
         n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
         min_samples_leaf=cfg.min_samples_leaf,
         max_features=cfg.max_features,
         n_jobs=cfg.n_jobs,
@@ -176,12 +177,16 @@ def fold_thresholds(block: dict[str, Any]) -> float:
 
 # What makes a forest (the champion's); the fold geometry, costs and bootstrap stay this run's, so
 # both are measured on the same folds.
-RECIPE_FIELDS = ("n_estimators", "min_samples_leaf", "max_features", "seed")
+RECIPE_FIELDS = ("n_estimators", "max_depth", "min_samples_leaf", "max_features", "seed")
 
 
 def rf_config_of(recipe: dict[str, Any], base: RFConfig) -> RFConfig:
-    """This run's RFConfig with the forest of a registered version's recipe (its `params`)."""
-    values = {k: recipe[k] for k in RECIPE_FIELDS if k in recipe}
+    """This run's RFConfig with the forest of a registered version's recipe (its `params`).
+
+    A field the recipe lacks (registered before the field existed) takes the default it was
+    trained with, not this run's value."""
+    defaults = RFConfig()
+    values = {k: recipe.get(k, getattr(defaults, k)) for k in RECIPE_FIELDS}
     return replace(base, **values, leakage_check=False)
 
 

@@ -161,6 +161,10 @@ async def _fetch_candles(
     return [tuple(r) for r in rows]
 
 
+class NoCandles(ValueError):
+    """The database holds no candles of the asked series in the asked range (a config error)."""
+
+
 def load_candles(
     dsn: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
@@ -172,7 +176,7 @@ def load_candles(
     """
     rows = asyncio.run(_fetch_candles(dsn, symbol, timeframe, start, end))
     if not rows:
-        raise ValueError(f"no market_data rows for {symbol} {timeframe} in [{start}, {end})")
+        raise NoCandles(f"no market_data rows for {symbol} {timeframe} in [{start}, {end})")
     ts = pd.DatetimeIndex([r[0] for r in rows], name="ts")
     if ts.tz is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)

@@ -56,6 +56,8 @@ CREATE_CASES = [
     ("trainingrun.yaml", "spec.data.timeframe", "H2", 'Unsupported value: "H2"'),
     ("trainingrun.yaml", "spec.resources.workers", 0, "should be greater than or equal to 1"),
     ("trainingrun.yaml", "spec.backend", "spark", 'Unsupported value: "spark"'),
+    ("trainingrun.yaml", "spec.model.params.n_estimators", 0, "should be greater than or equal to 1"),
+    ("trainingrun.yaml", "spec.model.params.max_depth", "deep", 'must be of type integer'),
     ("backuppolicy.yaml", "spec.schedule", "0 0 3 * * *", "spec.schedule: Invalid value"),
     ("backuppolicy.yaml", "spec.schedule", "every night", "spec.schedule: Invalid value"),
     ("trainingrun.yaml", "spec.resources.cpu", "two", "resources.cpu must be a quantity"),
@@ -144,3 +146,16 @@ def test_defaults_are_applied_by_the_server(mt5db_crds: Any, admin: Kube, namesp
     assert spec["database"]["image"].startswith("timescale/timescaledb-ha:")
     assert (spec["api"]["minReplicas"], spec["api"]["maxReplicas"]) == (2, 4)
     assert spec["monitoring"]["thresholds"]["errorRatio"] == 0.05
+
+
+def test_an_unknown_training_param_is_refused_under_strict_field_validation(
+    mt5db_crds: Any, admin: Kube, namespace: str
+) -> None:
+    """`kubectl apply` validates fields strictly: a parameter the trainer has no option for
+    (a typo, or another library's name) is refused, not dropped."""
+    body = _set(_example("trainingrun.yaml"), "spec.model.params.n_estimator", 10)
+    body["metadata"]["namespace"] = namespace
+    path = f"/apis/{GV}/namespaces/{namespace}/trainingruns"
+    with pytest.raises(ApiError) as err:
+        admin.call("POST", path, body=body, query=[("fieldValidation", "Strict")])
+    assert err.value.status == 400 and 'unknown field "spec.model.params.n_estimator"' in err.value.message

@@ -125,3 +125,14 @@ def test_too_short_a_series_is_a_clear_error_not_a_traceback(
     err = capsys.readouterr().err
     assert "mt5db train: error: not enough data for this protocol" in err and "fewer folds" in err
     assert "Traceback" not in err
+
+
+def test_a_symbol_never_ingested_is_a_config_error_exit_2(
+    migrated_database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No rows for a symbol: exit 2 (the Job's pod failure policy fails at once, no retries)."""
+    argv = ["train", "--model", "rf", "--database-url", migrated_database_url, "--symbols", "NZDCHF"]
+    argv += ["--timeframe", "H1", "--run", "t-nodata", "--out", str(tmp_path / "run"), *SMALL_RF]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "mt5db train: error: no market_data rows for NZDCHF H1" in err and "Traceback" not in err

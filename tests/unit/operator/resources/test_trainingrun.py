@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mt5db_operator.resources import trainingrun as tr
 from mt5db_operator.specs import Meta, TrainingRunSpec
 
 from ..helpers import assert_child, assert_grants_only, assert_hardened, assert_runs_as, stack
+
+REPO = Path(__file__).resolve().parents[4]
 
 RUN = TrainingRunSpec.parse(
     {
@@ -104,3 +108,30 @@ def test_training_pods_run_as_the_trainer() -> None:
 def test_a_failed_publish_fails_the_job_instead_of_retraining() -> None:
     (fail, _) = tr.build_job(RUN, stack())["spec"]["podFailurePolicy"]["rules"]
     assert fail["onExitCodes"]["values"] == [tr.CONFIG_ERROR_EXIT_CODE, tr.PUBLISH_FAILED_EXIT_CODE] == [2, 3]
+
+
+def test_the_examples_params_reach_the_trainers_config() -> None:
+    """spec.model.params becomes the trainer's options: the example's 300 trees of depth 8 are what
+    trains (once they were ignored), and every key the CRD admits is an option the trainer has."""
+    import argparse
+
+    import yaml
+
+    from mt5db_operator.specs import TRAINER_PARAMS
+    from mt5db_training.cli import add_train_arguments, check_train_arguments, train_config
+
+    example = yaml.safe_load((REPO / "examples" / "trainingrun.yaml").read_text())
+    run = TrainingRunSpec.parse(example["spec"], Meta("rf", "trading", "u", 1))
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args([*run.train_args(), "--database-url", "postgresql://x"])
+    assert check_train_arguments(args) is None
+    rf = train_config(args).rf
+    assert (rf.n_estimators, rf.max_depth) == (300, 8)
+    assert args.symbols == ("EURUSD", "GBPUSD")
+    schema = yaml.safe_load((REPO / "crds" / "trainingruns.mt5db.io.yaml").read_text())
+    version = schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    admitted = version["properties"]["spec"]["properties"]["model"]["properties"]["params"]["properties"]
+    assert set(admitted) == set(TRAINER_PARAMS)
+    options = {opt for action in parser._actions for opt in action.option_strings}
+    assert set(TRAINER_PARAMS.values()) <= options
