@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,6 +14,7 @@ import pytest
 
 from mt5db_api.db import market_data, series_stats
 from mt5db_api.db.migrations import migrate
+from mt5db_api.ingest.batch import CandleBatch
 
 pytestmark = pytest.mark.postgres
 
@@ -22,26 +22,8 @@ WIDTH = {"M1": 60, "H1": 3600}
 MONDAY = int(datetime(2024, 1, 8, tzinfo=UTC).timestamp())
 
 
-@dataclass
-class Batch:
-    symbol: list[str] = field(default_factory=list)
-    timeframe: list[str] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)
-    open: list[float] = field(default_factory=list)
-    high: list[float] = field(default_factory=list)
-    low: list[float] = field(default_factory=list)
-    close: list[float] = field(default_factory=list)
-    volume: list[int] = field(default_factory=list)
-    spread: list[float | None] = field(default_factory=list)
-    real_volume: list[int | None] = field(default_factory=list)
-
-    def add(self, symbol: str, timeframe: str, ts: int, volume: int) -> None:
-        for column, value in zip(
-            ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "spread", "real_volume"),
-            (symbol, timeframe, ts, 1.1, 1.2, 1.0, 1.15, volume, None, None),
-            strict=True,
-        ):
-            getattr(self, column).append(value)
+def candle(batch: CandleBatch, symbol: str, timeframe: str, ts: int, volume: int) -> None:
+    batch.add(ts, symbol, timeframe, 1.1, 1.2, 1.0, 1.15, volume, None, None)
 
 
 def expected_gaps(stamps: list[int], width: int | None) -> int | None:
@@ -76,7 +58,7 @@ async def assert_matches_rows(conn: asyncpg.Connection) -> None:
         assert got["exact"]
 
 
-async def write(conn: asyncpg.Connection, batch: Batch, path: str) -> None:
+async def write(conn: asyncpg.Connection, batch: CandleBatch, path: str) -> None:
     if path == "keys":
         await market_data.upsert_candles_keys(conn, batch, sources=["test"] * len(batch.ts))
     else:
@@ -100,16 +82,16 @@ async def test_every_write_path_keeps_the_stats_equal_to_the_rows(database_url):
         written: list[tuple[str, str, int]] = []
         step = 0
         while any(pending.values()):
-            batch = Batch()
+            batch = CandleBatch()
             for (symbol, timeframe), stamps in pending.items():
                 for _ in range(min(len(stamps), rng.randint(0, 120))):
-                    batch.add(symbol, timeframe, stamps.pop(0), rng.randint(1, 50))
+                    candle(batch, symbol, timeframe, stamps.pop(0), rng.randint(1, 50))
             seen = {(s, t, ts) for s, t, ts in zip(batch.symbol, batch.timeframe, batch.ts, strict=True)}
             # resends and merges of stored bars (distinct keys within one batch, as ingest makes them)
             for symbol, timeframe, ts in rng.sample(written, min(len(written), 20)):
                 if (symbol, timeframe, ts) not in seen:
                     seen.add((symbol, timeframe, ts))
-                    batch.add(symbol, timeframe, ts, rng.randint(1, 100))
+                    candle(batch, symbol, timeframe, ts, rng.randint(1, 100))
             written.extend(zip(batch.symbol, batch.timeframe, batch.ts, strict=True))
             await write(conn, batch, ("direct", "copy", "keys")[step % 3])
             step += 1
@@ -137,13 +119,13 @@ async def test_a_raced_write_is_detected_and_the_read_recounts(database_url):
     a, b = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
         await migrate(a)
-        first = Batch()
-        first.add("EURUSD", "M1", MONDAY, 1)
-        first.add("EURUSD", "M1", MONDAY + 180, 1)  # one gap: 3 minutes
+        first = CandleBatch()
+        candle(first, "EURUSD", "M1", MONDAY, 1)
+        candle(first, "EURUSD", "M1", MONDAY + 180, 1)  # one gap: 3 minutes
         await write(a, first, "direct")
-        one, two = Batch(), Batch()
-        one.add("EURUSD", "M1", MONDAY + 60, 1)
-        two.add("EURUSD", "M1", MONDAY + 120, 1)
+        one, two = CandleBatch(), CandleBatch()
+        candle(one, "EURUSD", "M1", MONDAY + 60, 1)
+        candle(two, "EURUSD", "M1", MONDAY + 120, 1)
         async with a.transaction():
             await write(a, one, "direct")
             racing = asyncio.create_task(write(b, two, "direct"))
@@ -176,8 +158,8 @@ async def test_rows_written_around_the_stats_are_recounted(database_url):
             "SELECT 'EURUSD', 'M1', to_timestamp($1::bigint + 120 * i), 1, 1, 1, 1 FROM generate_series(0, 9) i",
             MONDAY,
         )
-        later = Batch()
-        later.add("EURUSD", "M1", MONDAY + 3600, 1)
+        later = CandleBatch()
+        candle(later, "EURUSD", "M1", MONDAY + 3600, 1)
         await write(conn, later, "copy")
         assert await conn.fetchval("SELECT exact FROM series_stats") is False
         await assert_matches_rows(conn)
