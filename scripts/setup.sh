@@ -97,19 +97,26 @@ python_env() {
   "$uv" sync --all-packages --all-extras --frozen --quiet
 }
 
+# Each result is assigned before it is printed: a failed build inside `say "$(…)"` would not stop set -e.
 node_services() {
-  say "control plane and node: $(tests/cluster/build.sh node)"
-  say "node add-ons: $(tests/cluster/build.sh addons | tr '\n' ' ')"
+  local bins addons
+  bins="$(tests/cluster/build.sh node)"
+  say "control plane and node: $bins"
+  addons="$(tests/cluster/build.sh addons)"
+  say "node add-ons: $(echo "$addons" | tr '\n' ' ')"
 }
 
 test_services() {
-  say "control plane: $(tests/cluster/build.sh)"
+  local bins
+  bins="$(tests/cluster/build.sh)"
+  say "control plane: $bins"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_helm_kubectl as e; print("setup: helm/kubectl:", *e())' >&2
   # The provisioning tools (tests/tools/): each build prints its time; cached by content.
   local tool started
   for tool in dashcheck kindcheck tf-helm tf-kubernetes tilt; do
     started=$(date +%s)
-    say "$tool: $(tests/tools/build.sh "$tool") ($(( $(date +%s) - started )) s)"
+    bins="$(tests/tools/build.sh "$tool")"
+    say "$tool: $bins ($(( $(date +%s) - started )) s)"
   done
   command -v terraform >/dev/null || say "terraform not on PATH: the terraform tests will fail (Terraform >= 1.7)"
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2

@@ -12,6 +12,7 @@
 # control-plane and node print the bin directory; addons prints "name path" per binary.
 # Each build prints its time on stderr.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(…) fails the script too
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 target="${1:-control-plane}"
 kube_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$here/kube/go.mod")"
@@ -31,29 +32,58 @@ export CGO_ENABLED=0
 
 # go build into the cache, atomically (a half-written binary is never taken for a cached one).
 build() {
-  local module_dir="$1" package="$2" out="$3" ldflags="$4"
+  local module_dir="$1" package="$2" out="$3" ldflags="$4" modfile="${5:-}"
   [[ -x "$out" ]] && return 0
   echo "building $(basename "$out") with $go_version (minutes, once per machine)" >&2
   local started=$SECONDS
   mkdir -p "$(dirname "$out")"
   # The temporary name is per process: two runs building the same binary never share one file.
-  (cd "$module_dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$package")
+  (cd "$module_dir" && go build ${modfile:+-modfile "$modfile"} -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$package")
   mv "$out.tmp.$$" "$out"
   echo "built $(basename "$out") in $((SECONDS - started)) s" >&2
 }
 
+# Traefik without lego's ACME DNS providers: lego (from the module cache) copied beside the cache
+# with its generated provider list replaced by addons/traefik/overlay (go build -overlay may not
+# touch the module cache), and a module file that points lego/v4 at that copy. Prints the file.
+trimmed_traefik_modfile() {
+  local wrapper="$1" lego_version lego_dir copy mods
+  lego_version="$(awk '$1 == "github.com/go-acme/lego/v4" {print $2; exit}' "$wrapper/go.mod")"
+  lego_dir="$(cd "$wrapper" && go mod download -json "github.com/go-acme/lego/v4@$lego_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  copy="$cache_root/addons/src/lego-$lego_version-no-dns-providers"
+  mods="$cache_root/addons/src/traefik-modfile"
+  if [[ ! -f "$copy/go.mod" ]]; then
+    rm -rf "$copy.tmp.$$" && mkdir -p "$(dirname "$copy")"
+    cp -R "$lego_dir" "$copy.tmp.$$" && chmod -R u+w "$copy.tmp.$$"
+    cp "$wrapper/overlay/lego_dns_providers.go.in" "$copy.tmp.$$/providers/dns/zz_gen_dns_providers.go"
+    rm -rf "$copy" && mv "$copy.tmp.$$" "$copy"
+  fi
+  mkdir -p "$mods"
+  cp "$wrapper/go.mod" "$mods/go.mod" && cp "$wrapper/go.sum" "$mods/go.sum"
+  (cd "$wrapper" && go mod edit -modfile "$mods/go.mod" -replace "github.com/go-acme/lego/v4=$copy")
+  echo "$mods/go.mod"
+}
+
 if [[ "$target" == addons ]]; then
-  # name, wrapper module, module path (its version is the wrapper's require), package, ldflags
+  # name, module path (its version is the wrapper's require), package. The cache key adds a hash
+  # of the wrapper's files: a changed recipe (main.go, overlay, go.sum) is a new binary.
   while read -r name module_path package; do
-    version="$(awk -v m="$module_path" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$here/addons/$name/go.mod")"
-    out="$cache_root/addons/$name-$version-$go_version/$name"
+    wrapper="$here/addons/$name"
+    version="$(awk -v m="$module_path" '$1 == "require" {$1 = ""; $0 = $0} $1 == m && $2 ~ /^v/ {print $2; exit}' "$wrapper/go.mod")"
     ld="-s -w"
-    [[ "$name" == traefik ]] && ld="$ld -X github.com/traefik/traefik/v3/pkg/version.Version=$version"
-    [[ "$name" == metrics-server ]] && ld="$ld -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$version"
-    build "$here/addons/$name" "$package" "$out" "$ld"
+    case "$name" in
+      traefik) ld="$ld -X github.com/traefik/traefik/v3/pkg/version.Version=$version" ;;
+      # metrics-server's Makefile sets client-go's version variables (its /version and --version).
+      metrics-server) ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$version" ;;
+    esac
+    recipe="$(find "$wrapper" -type f | LC_ALL=C sort | xargs cat | { cat; echo "$ld"; } | sha256sum | cut -c1-8)"
+    out="$cache_root/addons/$name-$version-$go_version-$recipe/$name"
+    modfile=""
+    [[ "$name" == traefik && ! -x "$out" ]] && modfile="$(trimmed_traefik_modfile "$wrapper")"
+    build "$wrapper" "$package" "$out" "$ld" "$modfile"
     echo "$name $out"
   done <<'EOF'
-coredns github.com/coredns/coredns github.com/coredns/coredns
+coredns github.com/coredns/coredns .
 metrics-server sigs.k8s.io/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
 traefik github.com/traefik/traefik/v3 github.com/traefik/traefik/v3/cmd/traefik
 EOF

@@ -1,7 +1,10 @@
-// Wrapper module: builds CoreDNS, the e2e node's cluster DNS (run as a pod from a scratch image).
+// Wrapper module: builds CoreDNS, the e2e node's cluster DNS (run as a pod from a scratch image),
+// from main.go: only the plugins of the node's Corefile.
 module mt5db.test/corednsbin
 
 go 1.26.0
+
+require github.com/coredns/coredns v1.15.0
 
 require (
 	cloud.google.com/go/auth v0.24.1-0.20261001053825-dbc26066f70a // indirect
@@ -58,7 +61,6 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cihub/seelog v0.0.0-20170130134532-f561c5e57575 // indirect
 	github.com/coredns/caddy v1.1.4 // indirect
-	github.com/coredns/coredns v1.15.0 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
