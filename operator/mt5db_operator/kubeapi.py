@@ -81,10 +81,17 @@ class Kube:
         content_type: str = "application/json",
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        data = self._send(method, path, query or [], headers, body)
+        return json.loads(data) if data else None
+
+    def _send(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: Any = None
+    ) -> bytes | None:
+        """One request; the body of a 2xx answer, else ApiError with the server's message."""
         serialized = self.api_client.param_serialize(
             method=method,
             resource_path=path,
-            query_params=query or [],
+            query_params=query,
             header_params=headers,
             body=body,
             auth_settings=["BearerToken"],
@@ -96,7 +103,8 @@ class Kube:
             raise ApiError(int(exc.status or 0), _message(exc.body)) from exc
         if not 200 <= response.status < 300:
             raise ApiError(response.status, _message(response.data))
-        return json.loads(response.data) if response.data else None
+        data: bytes | None = response.data
+        return data
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
@@ -162,22 +170,14 @@ class Kube:
 
     def pod_log(self, namespace: str, name: str, container: str, tail_lines: int) -> str:
         """The last lines of a container's log (plain text, as the kubelet serves it)."""
-        serialized = self.api_client.param_serialize(
-            method="GET",
-            resource_path=f"/api/v1/namespaces/{namespace}/pods/{name}/log",
-            query_params=[("container", container), ("tailLines", str(tail_lines))],
+        data = self._send(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+            [("container", container), ("tailLines", str(tail_lines))],
             # The log is plain text; the API server (1.36) answers 406 to `Accept: text/plain` alone.
-            header_params={"Accept": "*/*"},
-            auth_settings=["BearerToken"],
+            {"Accept": "*/*"},
         )
-        try:
-            response = self.api_client.call_api(*serialized, _request_timeout=30)
-            response.read()
-        except ApiException as exc:
-            raise ApiError(int(exc.status or 0), _message(exc.body)) from exc
-        if not 200 <= response.status < 300:
-            raise ApiError(response.status, _message(response.data))
-        return bytes(response.data or b"").decode("utf-8", errors="replace")
+        return (data or b"").decode("utf-8", errors="replace")
 
     def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
