@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set up what is missing.
-.PHONY: dev demo test e2e images lint unit kube-bins clean
+.PHONY: dev demo test integration e2e images lint kube-bins clean
 
 PY := .venv/bin
 
@@ -15,12 +15,17 @@ lint: dev       ## ruff (lint + format check), mypy --strict, import boundaries
 	$(PY)/mypy
 	$(PY)/lint-imports
 
-test:           ## everything CI runs: setup, lint, the suite against real services (not yet the e2e tier)
-	@scripts/setup.sh test
+test:           ## everything CI runs: setup, lint, the suite against real services, then the e2e tier
+	@scripts/setup.sh e2e
 	@$(MAKE) --no-print-directory lint
 	$(PY)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(PY)/pytest tests/e2e $(PYTEST_ARGS)
 
-e2e:            ## the e2e tier: images, a node whose pods run, the platform end to end (docs/e2e.md)
+integration:    ## unit and integration tiers only (no node, no images): the quick loop while developing
+	@scripts/setup.sh test
+	$(PY)/pytest --ignore=tests/e2e $(PYTEST_ARGS)
+
+e2e:            ## the e2e tier alone: images, a node whose pods run, the platform end to end (docs/e2e.md)
 	@scripts/setup.sh e2e
 	$(PY)/pytest tests/e2e $(PYTEST_ARGS)
 

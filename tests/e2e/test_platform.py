@@ -265,7 +265,9 @@ def test_06_a_signal_is_polled_once_and_acknowledged_through_the_service(platfor
     account = "e2e-account-1"
     body = {"symbol": "EURUSD", "timeframe": "H1", "side": "BUY", "confidence": 0.7, "ttl_sec": 300,
             "sl_pips": 15, "tp_pips": 30, "account_id": account}  # fmt: skip
-    code, answer = platform.via_service("POST", "/signals", json.dumps(body).encode(), {"X-API-Key": admin_key})
+    code, answer = platform.via_service(
+        "POST", "/signals", json.dumps(body).encode(), {"X-API-Key": admin_key}
+    )
     assert code == 201, answer[:300]
     signal_id = json.loads(answer)["id"]
 
@@ -363,6 +365,7 @@ def test_09_operator_killed_mid_reconcile_converges_without_duplicates(platform:
         "spec": {
             "pvcRetention": "Delete",
             "database": {"image": platform.cluster.images["postgres"], "storage": {"size": "1Gi"},
+                         "timescale": {"enabled": False},
                          "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}},
             "api": {"image": platform.cluster.images["api"], "minReplicas": 1, "maxReplicas": 1,
                     "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "384Mi"}}},
