@@ -47,11 +47,12 @@ build() {
 # with its generated provider list replaced by addons/traefik/overlay (go build -overlay may not
 # touch the module cache), and a module file that points lego/v4 at that copy. Prints the file.
 trimmed_traefik_modfile() {
-  local wrapper="$1" lego_version lego_dir copy mods
+  local wrapper="$1" lego_version lego_dir stub copy mods
   lego_version="$(awk '$1 == "github.com/go-acme/lego/v4" {print $2; exit}' "$wrapper/go.mod")"
   lego_dir="$(cd "$wrapper" && go mod download -json "github.com/go-acme/lego/v4@$lego_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  copy="$cache_root/addons/src/lego-$lego_version-no-dns-providers"
-  mods="$cache_root/addons/src/traefik-modfile"
+  stub="$(sha256sum "$wrapper/overlay/lego_dns_providers.go.in" | cut -c1-8)"
+  copy="$cache_root/addons/src/lego-$lego_version-stub-$stub"
+  mods="$cache_root/addons/src/traefik-modfile.$$"
   if [[ ! -f "$copy/go.mod" ]]; then
     rm -rf "$copy.tmp.$$" && mkdir -p "$(dirname "$copy")"
     cp -R "$lego_dir" "$copy.tmp.$$" && chmod -R u+w "$copy.tmp.$$"
@@ -81,6 +82,7 @@ if [[ "$target" == addons ]]; then
     modfile=""
     [[ "$name" == traefik && ! -x "$out" ]] && modfile="$(trimmed_traefik_modfile "$wrapper")"
     build "$wrapper" "$package" "$out" "$ld" "$modfile"
+    [[ -z "$modfile" ]] || rm -rf "$(dirname "$modfile")"
     echo "$name $out"
   done <<'EOF'
 coredns github.com/coredns/coredns .
