@@ -361,32 +361,37 @@ def _migrate_job_spec(stack: TradingStackSpec) -> dict[str, Any]:
 # -- API ----------------------------------------------------------------------------------------
 
 
-def build_api_deployment(stack: TradingStackSpec, replicas: int | None = None) -> dict[str, Any]:
-    """The API. `replicas` is omitted unless given: the HPA owns it (never fight over it)."""
-    pod_labels = db_client_labels(stack.name, "api")
-    spec: dict[str, Any] = {
-        "selector": {"matchLabels": selector(stack.name, "api")},
+def http_deployment_spec(
+    stack: TradingStackSpec,
+    component: str,
+    uid: int,
+    container: dict[str, Any],
+    liveness_delay_seconds: int,
+    tmp_size: str = "64Mi",
+) -> dict[str, Any]:
+    """The Deployment spec of an HTTP component (the API, serving): rolling updates that never
+    drop below the ready count, scraped at /prometheus, /ready and /health probes on `http`, a
+    non-root pod with a read-only root filesystem and a /tmp emptyDir. `container` holds what
+    differs (name, image, command, env, resources); `replicas` is the caller's."""
+    return {
+        "selector": {"matchLabels": selector(stack.name, component)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "revisionHistoryLimit": 5,
         "template": {
             "metadata": {
-                "labels": pod_labels,
+                "labels": db_client_labels(stack.name, component),
                 "annotations": {"prometheus.io/path": "/prometheus", "prometheus.io/port": str(API_PORT)},
             },
             "spec": {
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
-                "securityContext": pod_security_context(API_UID),
+                "securityContext": pod_security_context(uid),
                 "terminationGracePeriodSeconds": 30,
                 "containers": [
                     {
-                        "name": "api",
-                        "image": stack.api.image,
+                        **container,
                         "imagePullPolicy": "IfNotPresent",
-                        "command": ["mt5db", "api"],
                         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
-                        "env": api_env(stack),
-                        "resources": stack.api.resources.manifest(),
                         "securityContext": container_security_context(),
                         "readinessProbe": {
                             "httpGet": {"path": "/ready", "port": "http"},
@@ -396,7 +401,7 @@ def build_api_deployment(stack: TradingStackSpec, replicas: int | None = None) -
                         },
                         "livenessProbe": {
                             "httpGet": {"path": "/health", "port": "http"},
-                            "initialDelaySeconds": 10,
+                            "initialDelaySeconds": liveness_delay_seconds,
                             "periodSeconds": 10,
                             "timeoutSeconds": 2,
                             "failureThreshold": 3,
@@ -404,10 +409,22 @@ def build_api_deployment(stack: TradingStackSpec, replicas: int | None = None) -
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                     }
                 ],
-                "volumes": [tmp_volume()],
+                "volumes": [tmp_volume(size=tmp_size)],
             },
         },
     }
+
+
+def build_api_deployment(stack: TradingStackSpec, replicas: int | None = None) -> dict[str, Any]:
+    """The API. `replicas` is omitted unless given: the HPA owns it (never fight over it)."""
+    container = {
+        "name": "api",
+        "image": stack.api.image,
+        "command": ["mt5db", "api"],
+        "env": api_env(stack),
+        "resources": stack.api.resources.manifest(),
+    }
+    spec = http_deployment_spec(stack, "api", API_UID, container, liveness_delay_seconds=10)
     if replicas is not None:
         spec = {"replicas": replicas, **spec}
     return {
@@ -557,58 +574,21 @@ def serving_env(stack: TradingStackSpec) -> list[dict[str, Any]]:
 
 def build_serving_deployment(stack: TradingStackSpec) -> dict[str, Any]:
     """`mt5db serve`: a fixed replica count (each replica loads every alias and runs the signal
-    loop; the registry's unique index keeps one signal per bar however many there are)."""
-    pod_labels = db_client_labels(stack.name, "serving")
+    loop; the registry's unique index keeps one signal per bar however many there are). Its
+    /ready waits for the database and the first model load, hence the later liveness probe."""
+    container = {
+        "name": "serving",
+        "image": stack.serving.image,
+        "command": ["mt5db", "serve"],
+        "env": serving_env(stack),
+        "resources": stack.serving.resources.manifest(),
+    }
+    spec = http_deployment_spec(stack, "serving", TRAINING_UID, container, 20, tmp_size="256Mi")
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta(stack.serving_name(), stack.namespace, labels(stack.name, "serving")),
-        "spec": {
-            "replicas": stack.desired_serving_replicas(),
-            "selector": {"matchLabels": selector(stack.name, "serving")},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "revisionHistoryLimit": 5,
-            "template": {
-                "metadata": {
-                    "labels": pod_labels,
-                    "annotations": {"prometheus.io/path": "/prometheus", "prometheus.io/port": str(API_PORT)},
-                },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(TRAINING_UID),
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [
-                        {
-                            "name": "serving",
-                            "image": stack.serving.image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": ["mt5db", "serve"],
-                            "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
-                            "env": serving_env(stack),
-                            "resources": stack.serving.resources.manifest(),
-                            "securityContext": container_security_context(),
-                            # /ready: the database answers and the first model load finished
-                            "readinessProbe": {
-                                "httpGet": {"path": "/ready", "port": "http"},
-                                "periodSeconds": 5,
-                                "timeoutSeconds": 2,
-                                "failureThreshold": 2,
-                            },
-                            "livenessProbe": {
-                                "httpGet": {"path": "/health", "port": "http"},
-                                "initialDelaySeconds": 20,
-                                "periodSeconds": 10,
-                                "timeoutSeconds": 2,
-                                "failureThreshold": 3,
-                            },
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
-                        }
-                    ],
-                    "volumes": [tmp_volume(size="256Mi")],
-                },
-            },
-        },
+        "spec": {"replicas": stack.desired_serving_replicas(), **spec},
     }
 
 
