@@ -88,6 +88,35 @@ def database_url(postgres: LocalPostgres) -> str:
 
 
 @pytest.fixture
+def migrated_with_key(database_url: str) -> tuple[str, str]:
+    """A fresh database migrated by the real `mt5db migrate`, with one API key of every scope (an
+    EA's, an executor's and an admin's calls); its DSN and the key."""
+    import asyncio
+    import sys
+
+    import asyncpg
+
+    from mt5db_api.db import api_keys as keys_db
+    from mt5db_core import apikeys
+
+    done = subprocess.run([sys.executable, "-m", "mt5db_core.cli", "migrate", "--database-url", database_url],
+                          capture_output=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    key = apikeys.generate_key()
+
+    async def register() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await keys_db.insert_key(conn, key_id=key.key_id, name="tests", key_hash=key.key_hash,
+                                     scopes=["ingest", "read", "signals", "admin"])  # fmt: skip
+        finally:
+            await conn.close()
+
+    asyncio.run(register())
+    return database_url, key.secret_key
+
+
+@pytest.fixture
 def timescale() -> Iterator[LocalTimescale]:
     """A fresh TimescaleDB engine (PGlite + timescaledb) for one test; see mt5db_harness.timescale."""
     started = time.monotonic()

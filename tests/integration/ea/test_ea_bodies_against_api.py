@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from mt5db_core import apikeys
 from mt5db_core.net import free_port, wait_for_http
 from mt5db_harness import mql5
 
@@ -51,28 +50,6 @@ class Api:
             return err.code, err.read().decode(), err.headers
 
 
-@pytest.fixture
-def migrated(database_url: str) -> tuple[str, str]:
-    done = subprocess.run(
-        [*MT5DB, "migrate", "--database-url", database_url], capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    key = apikeys.generate_key()
-
-    async def register() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(
-                "INSERT INTO api_keys (key_id, name, key_hash, scopes) VALUES ($1, 'ea', $2, $3)",
-                key.key_id, key.key_hash, ["ingest", "read", "signals", "admin"],
-            )  # fmt: skip
-        finally:
-            await conn.close()
-
-    asyncio.run(register())
-    return database_url, key.secret_key
-
-
 def start_api(database_url: str, **env: str) -> subprocess.Popen[bytes]:
     port = free_port()
     proc = subprocess.Popen([*MT5DB, "api", "--database-url", database_url, "--port", str(port)],
@@ -83,10 +60,10 @@ def start_api(database_url: str, **env: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def api(migrated: tuple[str, str]) -> Iterator[Api]:
-    proc = start_api(migrated[0])
+def api(migrated_with_key: tuple[str, str]) -> Iterator[Api]:
+    proc = start_api(migrated_with_key[0])
     try:
-        yield Api(proc.port, migrated[1])  # type: ignore[attr-defined]
+        yield Api(proc.port, migrated_with_key[1])  # type: ignore[attr-defined]
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -111,7 +88,7 @@ async def stored(database_url: str) -> dict[tuple[str, str, str], asyncpg.Record
 
 
 def test_collector_batches_are_stored_exactly_and_a_resend_is_all_duplicates(
-    api: Api, migrated: tuple[str, str]
+    api: Api, migrated_with_key: tuple[str, str]
 ) -> None:
     rng = random.Random(1313)
     sent: list[dict[str, str]] = []
@@ -131,7 +108,7 @@ def test_collector_batches_are_stored_exactly_and_a_resend_is_all_duplicates(
         assert again["duplicates"] == n and again["inserted"] == again["updated"] == 0  # the EA re-sends
         sent += values
 
-    rows = asyncio.run(stored(migrated[0]))
+    rows = asyncio.run(stored(migrated_with_key[0]))
     latest = {
         (json.loads(f'"{v["SYMBOL"]}"'), CANONICAL.get(v["TIMEFRAME"], v["TIMEFRAME"]), v["TS"]): v
         for v in sent
@@ -148,13 +125,13 @@ def test_collector_batches_are_stored_exactly_and_a_resend_is_all_duplicates(
 
 
 def test_the_collectors_default_batch_fits_the_api_and_a_429_says_when_to_retry(
-    migrated: tuple[str, str],
+    migrated_with_key: tuple[str, str],
 ) -> None:
     default = re.search(r"input int\s+MaxItemsPerPost\s*=\s*(\d+);", COLLECTOR.path.read_text())
     assert default and int(default.group(1)) <= 5000  # MT5DB_MAX_ITEMS: no 413 at the default
-    proc = start_api(migrated[0], MT5DB_RATE_LIMIT_PER_S="0.1", MT5DB_RATE_LIMIT_BURST="1")
+    proc = start_api(migrated_with_key[0], MT5DB_RATE_LIMIT_PER_S="0.1", MT5DB_RATE_LIMIT_BURST="1")
     try:
-        api = Api(proc.port, migrated[1])  # type: ignore[attr-defined]
+        api = Api(proc.port, migrated_with_key[1])  # type: ignore[attr-defined]
         body, _ = mql5.collector_batch(COLLECTOR, random.Random(7), 3)
         codes = [api.call("POST", "/ingest", body, collector_headers(api.key, 3, i)) for i in range(3)]
         limited = [c for c in codes if c[0] == 429]

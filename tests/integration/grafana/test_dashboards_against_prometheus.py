@@ -33,7 +33,6 @@ import asyncpg
 import pandas as pd
 import pytest
 
-from mt5db_core import apikeys
 from mt5db_core.cli import main
 from mt5db_core.net import free_port, wait_for_http
 from mt5db_harness.control_plane import ControlPlane
@@ -60,33 +59,17 @@ FAST = ["--n-estimators", "20", "--folds", "3", "--test-bars", "300", "--bootstr
 
 
 @pytest.fixture
-def live_api(database_url: str) -> Iterator[tuple[int, str]]:
+def live_api(migrated_with_key: tuple[str, str]) -> Iterator[tuple[int, str]]:
     """`mt5db api` on a migrated database, with one key of every scope (the EAs', an executor's
     and an admin's calls); the sweeper runs every half second so expiry shows within a test."""
-    done = subprocess.run(
-        [*MT5DB, "migrate", "--database-url", database_url], capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    key = apikeys.generate_key()
-
-    async def register() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(
-                "INSERT INTO api_keys (key_id, name, key_hash, scopes) VALUES ($1, 'dash', $2, $3)",
-                key.key_id, key.key_hash, ["ingest", "read", "signals", "admin"],
-            )  # fmt: skip
-        finally:
-            await conn.close()
-
-    asyncio.run(register())
+    database_url, secret_key = migrated_with_key
     port = free_port()
     env = {**os.environ, "MT5DB_SIGNAL_SWEEP_INTERVAL_S": "0.5"}
     proc = subprocess.Popen([*MT5DB, "api", "--database-url", database_url, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", 30)
-        yield port, key.secret_key
+        yield port, secret_key
     finally:
         proc.terminate()
         proc.wait(timeout=15)

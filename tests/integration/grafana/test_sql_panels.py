@@ -20,7 +20,6 @@ import asyncpg
 import pytest
 
 from mt5db_api.db import signals as signals_db
-from mt5db_core import apikeys
 from mt5db_core.cli import main
 from mt5db_core.net import free_port, wait_for_http
 from mt5db_harness.synthetic import planted_candles, write_mt5_export
@@ -42,17 +41,6 @@ def post(port: int, key: str, path: str, body: Any) -> dict[str, Any]:
     with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310 - loopback
         answer: dict[str, Any] = json.load(response)
     return answer
-
-
-async def register(database_url: str, key: apikeys.NewKey) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(
-            "INSERT INTO api_keys (key_id, name, key_hash, scopes) VALUES ($1, 'sql', $2, $3)",
-            key.key_id, key.key_hash, ["ingest", "read", "signals", "admin"],
-        )  # fmt: skip
-    finally:
-        await conn.close()
 
 
 def champion_trained(database_url: str, tmp: Path) -> None:
@@ -94,15 +82,10 @@ def signals_through_the_api(port: int, key: str) -> None:
     assert post(port, key, "/signals/ack", ack)["ok"] is True
 
 
-def stored_through_the_api(database_url: str, tmp: Path) -> tuple[datetime, datetime]:
-    """Candles for three symbols on M1 and H1 and a few ticks, posted to a live API, a trained
-    champion and signals; returns the bar-time range the candles cover."""
-    done = subprocess.run(
-        [*MT5DB, "migrate", "--database-url", database_url], capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    key = apikeys.generate_key()
-    asyncio.run(register(database_url, key))
+def stored_through_the_api(database_url: str, secret_key: str, tmp: Path) -> tuple[datetime, datetime]:
+    """Candles for three symbols on M1 and H1 and a few ticks, posted to a live API (a migrated
+    database and a key of every scope), a trained champion and signals; returns the bar-time range
+    the candles cover."""
     champion_trained(database_url, tmp)
     asyncio.run(shadow_signal(database_url))
     port = free_port()
@@ -117,10 +100,10 @@ def stored_through_the_api(database_url: str, tmp: Path) -> tuple[datetime, date
                  "open": 1.1, "high": 1.3, "low": 1.0, "close": 1.1 + i / 1000, "volume": 10 + i}
                 for s in SYMBOLS for i in range(3 if tf == "H1" else 120)
             ]  # fmt: skip
-            assert post(port, key.secret_key, "/ingest", {"items": items})["inserted"] == len(items)
+            assert post(port, secret_key, "/ingest", {"items": items})["inserted"] == len(items)
         tick = {"ts": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "symbol": "EURUSD", "bid": 1.1, "ask": 1.1002}
-        assert post(port, key.secret_key, "/ingest/tick", {"ticks": [tick, tick]})["inserted"] == 2
-        signals_through_the_api(port, key.secret_key)
+        assert post(port, secret_key, "/ingest/tick", {"ticks": [tick, tick]})["inserted"] == 2
+        signals_through_the_api(port, secret_key)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -153,8 +136,11 @@ async def plans(database_url: str, queries: list[tuple[str, str]]) -> dict[str, 
         await conn.close()
 
 
-def test_every_sql_panel_and_variable_returns_rows(database_url: str, tmp_path: Path) -> None:
-    start, end = stored_through_the_api(database_url, tmp_path)
+def test_every_sql_panel_and_variable_returns_rows(
+    migrated_with_key: tuple[str, str], tmp_path: Path
+) -> None:
+    database_url, secret_key = migrated_with_key
+    start, end = stored_through_the_api(database_url, secret_key, tmp_path)
     end = max(end, datetime.now(UTC)) + timedelta(minutes=5)  # and the signals just made (server clock)
     values: dict[str, str | list[str]] = {"symbol": SYMBOLS, "timeframe": "H1"}
     iso = "%Y-%m-%dT%H:%M:%SZ"
