@@ -151,6 +151,7 @@ for target in "${targets[@]}"; do
   esac
   started=$SECONDS
   log="$(mktemp)"
+  before="$(buildah containers --quiet | sort)"
   if ! buildah bud --quiet --layers --isolation chroot --network host "${pull[@]}" \
       "${bud_volumes[@]}" "${build_args[@]}" "${extra[@]}" -f "$file" -t "$ref" "$repo" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
@@ -158,6 +159,9 @@ for target in "${targets[@]}"; do
     die "building $ref failed"
   fi
   rm -f "$log"
+  # buildah 1.28 leaves the working container of a stage that is only a FROM (the uv stage)
+  # behind, mounted; remove what this build left, so a run leaves no mounts.
+  comm -13 <(echo "$before") <(buildah containers --quiet | sort) | xargs -r buildah rm >/dev/null
   say "built $ref in $((SECONDS - started)) s, size $(human_size "$ref")"
   built+=("$ref")
 done

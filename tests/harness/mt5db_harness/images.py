@@ -81,6 +81,7 @@ def project_images(targets: tuple[str, ...] = ("api", "training", "operator", "p
         raise ToolMissing("images/build.sh needs a checkout")
     require_buildah()
     env = {**os.environ, "MT5DB_TRAINING_EXTRAS": ""}
+    before = set(_buildah("containers", "--quiet").split())
     done = subprocess.run(
         ["bash", str(root / "images" / "build.sh"), *targets],
         stdout=subprocess.PIPE,
@@ -90,6 +91,10 @@ def project_images(targets: tuple[str, ...] = ("api", "training", "operator", "p
     )
     if done.returncode != 0:
         raise RuntimeError("images/build.sh failed (its output is above)")
+    # A build leaves nothing behind: a working container is a mount on the host.
+    left = set(_buildah("containers", "--quiet").split()) - before
+    if left:
+        raise RuntimeError(f"images/build.sh left buildah containers (mounted): {sorted(left)}")
     refs = done.stdout.strip().splitlines()[-1].split()
     return dict(zip(targets, refs, strict=True))
 
