@@ -432,12 +432,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         if root is None:
             raise ToolMissing("the add-on manifests need a checkout (tests/cluster/addons/manifests)")
         manifests = root / "tests" / "cluster" / "addons" / "manifests"
+        binaries = {
+            "coredns": self.addons.coredns,
+            "metrics-server": self.addons.metrics_server,
+            "traefik": self.addons.traefik,
+        }
         refs = {
-            "coredns": image_tools.scratch_image("coredns", "v1", self.addons.coredns, ["/coredns"]),
-            "metrics-server": image_tools.scratch_image(
-                "metrics-server", "v1", self.addons.metrics_server, ["/metrics-server"]
-            ),
-            "traefik": image_tools.scratch_image("traefik", "v1", self.addons.traefik, ["/traefik"]),
+            name: image_tools.scratch_image(name, "v1", binary, [f"/{binary.name}"])
+            for name, binary in binaries.items()
         }
         self.images.update(refs)
         self._import([image_tools.archive(ref)[0] for ref in refs.values()])
@@ -449,12 +451,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }
         self.apply(string.Template((manifests / "storage.yaml").read_text()).substitute(values))
         self.apply(self._volumes())
-        for name in ("coredns", "metrics-server", "traefik"):
+        for name in refs:
             text = string.Template((manifests / f"{name}.yaml").read_text()).substitute(
                 values, IMAGE=refs[name]
             )
             self.apply(text)
-        for name in ("coredns", "metrics-server", "traefik"):
+        for name in refs:
             self.kubectl("-n", "kube-system", "rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s",
                          timeout=timeout + 10)  # fmt: skip
         # The aggregated metrics API answers once metrics-server has scraped the kubelet once.

@@ -97,13 +97,16 @@ class KubeBinaries:
     def directory(self) -> Path:
         return self.apiserver.parent
 
+    @classmethod
+    def inside(cls, directory: Path) -> KubeBinaries:
+        """The control plane of one tests/cluster/build.sh bin directory."""
+        return cls(directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd")
+
 
 def cached_kube_binaries() -> KubeBinaries | None:
     """The newest complete control-plane build in the cache, without building anything."""
     for directory in sorted((cache_root() / "kubebins").glob("*"), reverse=True):
-        bins = KubeBinaries(
-            directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
-        )
+        bins = KubeBinaries.inside(directory)
         if all(p.exists() for p in (bins.apiserver, bins.controller_manager, bins.etcd)):
             return bins
     return None
@@ -117,18 +120,7 @@ def ensure_kube_binaries() -> KubeBinaries:
         if cached:
             return cached
         raise ToolMissing("no checkout with tests/cluster/build.sh and no cached control plane")
-    if not shutil.which("go"):
-        raise ToolMissing("go not found: needed to build kube-apiserver, kube-controller-manager, etcd")
-    out = subprocess.run(
-        ["bash", str(root / "tests" / "cluster" / "build.sh")],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout.strip()
-    directory = Path(out.splitlines()[-1])
-    return KubeBinaries(
-        directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
-    )
+    return KubeBinaries.inside(Path(_build().splitlines()[-1]))
 
 
 def binary_version(argv: list[str]) -> str:
@@ -157,11 +149,12 @@ class AddonBinaries:
 
 
 def _build(*target: str) -> str:
+    """tests/cluster/build.sh [TARGET] (no target: the control plane); its stdout."""
     root = repo_root()
     if root is None:
         raise ToolMissing("no checkout with tests/cluster/build.sh")
     if not shutil.which("go"):
-        raise ToolMissing("go not found: needed to build the Kubernetes node and its add-ons")
+        raise ToolMissing("go not found: needed to build the test cluster's Kubernetes binaries and add-ons")
     return subprocess.run(
         ["bash", str(root / "tests" / "cluster" / "build.sh"), *target],
         check=True,
@@ -173,13 +166,10 @@ def _build(*target: str) -> str:
 def ensure_node_binaries() -> tuple[KubeBinaries, NodeBinaries]:
     """The control plane plus kubelet, kube-scheduler, kube-proxy and pause (built once, cached)."""
     directory = Path(_build("node").splitlines()[-1])
-    kube = KubeBinaries(
-        directory / "kube-apiserver", directory / "kube-controller-manager", directory / "etcd"
-    )
     node = NodeBinaries(
         directory / "kubelet", directory / "kube-scheduler", directory / "kube-proxy", directory / "pause"
     )
-    return kube, node
+    return KubeBinaries.inside(directory), node
 
 
 def ensure_addon_binaries() -> AddonBinaries:
