@@ -54,8 +54,7 @@ def reconcile(ctx: Context, namespace: str, name: str) -> None:
         children.ensure(claim, owned=False)
     cron = children.ensure(bp.build_backup_cronjob(policy, stack)) or {}
     runs, uids, verifying = _backup_runs(ctx, namespace, policy)
-    succeeded = [r for r in runs if r["phase"] == Phase.SUCCEEDED]
-    result = _newest_result(ctx, namespace, succeeded, uids)
+    result = _newest_result(ctx, namespace, runs, uids)
     _write_status(ctx, owner, policy, cron, runs, result, verifying)
 
 
@@ -126,7 +125,7 @@ def _write_status(
                 owner.event(Reason.BACKUP_SUCCEEDED, f"backup {finished[0]['name']} succeeded")
             else:
                 owner.event(Reason.BACKUP_FAILED, f"backup {finished[0]['name']} failed", warning=True)
-    verified = verification_condition(policy.verify, result if result is not None else None)
+    verified = verification_condition(policy.verify, result)
     if result is None and policy.verify:
         # Keep the condition a previous pass computed from a result it could read.
         previous = next(
@@ -170,13 +169,15 @@ def _backup_runs(
 
 
 def _newest_result(
-    ctx: Context, namespace: str, succeeded: list[dict[str, Any]], uids: dict[str, str]
+    ctx: Context, namespace: str, runs: list[dict[str, Any]], uids: dict[str, str]
 ) -> dict[str, Any] | None:
-    """The result line of the newest successful run, from its pod's log (read once per Job: a
-    finished Job never changes). None while it cannot be read (no pod, no log yet)."""
-    if not succeeded:
+    """The result line of the newest successful run (`runs` newest first), from its pod's log
+    (read once per Job: a finished Job never changes). None while it cannot be read (no
+    successful run, no pod, no log yet)."""
+    newest = next((r for r in runs if r["phase"] == Phase.SUCCEEDED), None)
+    if newest is None:
         return None
-    name = succeeded[0]["name"]
+    name = newest["name"]
     key = f"{namespace}/{name}/{uids.get(name, '')}"
     if key in ctx.results:
         return ctx.results[key]
