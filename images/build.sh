@@ -38,7 +38,6 @@ command -v buildah >/dev/null || die "buildah not found (Debian package buildah;
 [[ $(id -u) -eq 0 ]] || die "run as root: buildah's storage and the chroot isolation need it here"
 
 image_exists() { buildah inspect --type image "$1" >/dev/null 2>&1; }
-image_size() { buildah inspect --type image --format '{{.Docker.Size}}' "$1" 2>/dev/null || true; }
 
 human_size() {
   # Sum of the image's uncompressed layers, from the storage's own accounting.
