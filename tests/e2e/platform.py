@@ -87,6 +87,13 @@ class Platform:
     def status(self, kind: str, name: str) -> dict[str, Any]:
         return (self.get(kind, name) or {}).get("status") or {}
 
+    def secret_value(self, name: str, key: str) -> str:
+        import base64
+
+        secret = self.get("secret", name)
+        assert secret is not None, f"no Secret {name}"
+        return base64.b64decode(secret["data"][key]).decode()
+
     def helm_run(self, *args: str, timeout: float = 300) -> str:
         done = subprocess.run(
             [str(self.helm), f"--kubeconfig={self.cluster.kubeconfig}", *args],
@@ -137,9 +144,9 @@ class Platform:
         return svc["spec"]["clusterIP"], int(svc["spec"]["ports"][0]["port"])
 
     def via_service(self, method: str, path: str, body: bytes | None = None,
-                    headers: dict[str, str] | None = None) -> tuple[int, bytes]:  # fmt: skip
-        """Through the API's ClusterIP Service (the host routes the Service range to the node)."""
-        host, port = self.service_url("trading-api")
+                    headers: dict[str, str] | None = None, service: str = "trading-api") -> tuple[int, bytes]:  # fmt: skip
+        """Through an API's ClusterIP Service (the host routes the Service range to the node)."""
+        host, port = self.service_url(service)
         conn = http.client.HTTPConnection(host, port, timeout=30)
         return _exchange(conn, method, path, body, headers or {})
 

@@ -122,11 +122,7 @@ def test_02_tradingstack_example_becomes_ready(platform: Platform, tls_ca: tuple
 
 
 def test_03_ea_bodies_through_the_service_and_the_ingress(platform: Platform) -> None:
-    secret = platform.get("secret", f"{STACK}-api-key")
-    assert secret is not None
-    import base64
-
-    key = base64.b64decode(secret["data"]["api-key"]).decode()
+    key = platform.secret_value(f"{STACK}-api-key", "api-key")
     platform.state["api_key"] = key
     auth = {"X-API-Key": key}
     bodies = {
@@ -392,16 +388,10 @@ def test_09_operator_killed_mid_reconcile_converges_without_duplicates(platform:
     assert len([j for j in owned["jobs"] if j.startswith("drift-migrate-")]) == 1, owned
     assert sorted(owned["services"]) == ["drift-api", "drift-db"] and owned["hpa"] == ["drift-api"], owned
     # The one key that was generated is the one the API accepts.
-    import base64
-
-    key = base64.b64decode((platform.get("secret", "drift-api-key") or {})["data"]["api-key"]).decode()
-    ip, port = platform.service_url("drift-api")
-    import http.client
-
-    conn = http.client.HTTPConnection(ip, port, timeout=30)
-    conn.request("POST", "/ingest", (EA_BODIES / "a_rebuild_bare_candle.json").read_bytes(),
-                 {"X-API-Key": key, "Content-Type": "application/json"})  # fmt: skip
-    assert conn.getresponse().status == 200
+    key = platform.secret_value("drift-api-key", "api-key")
+    body = (EA_BODIES / "a_rebuild_bare_candle.json").read_bytes()
+    code, answer = platform.via_service("POST", "/ingest", body, {"X-API-Key": key}, service="drift-api")
+    assert code == 200, answer[:300]
 
 
 # -- 7. delete ----------------------------------------------------------------------------------------
