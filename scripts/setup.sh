@@ -45,7 +45,7 @@ install_missing() {
 }
 
 system_packages() {
-  install_missing <<'EOF'
+  cat <<'EOF'
 /usr/lib/postgresql/*/bin/initdb postgresql-15
 prometheus prometheus
 openssl openssl
@@ -55,7 +55,7 @@ EOF
 
 # images/build.sh: buildah (no daemon) and mmdebstrap (the local Debian bases).
 image_packages() {
-  install_missing <<'EOF'
+  cat <<'EOF'
 buildah buildah
 mmdebstrap mmdebstrap
 EOF
@@ -64,7 +64,7 @@ EOF
 # The e2e node (tests/harness/mt5db_harness/cluster.py): the container runtime and CNI plugins,
 # iptables/conntrack for kube-proxy, a C compiler and static libc for the pause binary.
 node_packages() {
-  install_missing <<'EOF'
+  cat <<'EOF'
 containerd containerd
 runc runc
 /usr/lib/cni/bridge containernetworking-plugins
@@ -122,9 +122,12 @@ test_services() {
   .venv/bin/python -c 'from mt5db_harness.tools import ensure_timescale_engine as e; print("setup: timescale engine:", e())' >&2
 }
 
-system_packages
-[[ "$target" == images || "$target" == e2e ]] && image_packages
-[[ "$target" == e2e ]] && node_packages
+# One check and at most one apt-get run for every package the target needs.
+{
+  system_packages
+  if [[ "$target" == images || "$target" == e2e ]]; then image_packages; fi
+  if [[ "$target" == e2e ]]; then node_packages; fi
+} | install_missing
 python_env
 [[ "$target" == e2e ]] && node_services
 if [[ "$target" == test || "$target" == e2e ]]; then
