@@ -151,16 +151,18 @@ for target in "${targets[@]}"; do
   started=$SECONDS
   log="$(mktemp)"
   before="$(buildah containers --quiet | sort)"
-  if ! buildah bud --quiet --layers --isolation chroot --network host "${pull[@]}" \
-      "${bud_volumes[@]}" "${build_args[@]}" "${extra[@]}" -f "$file" -t "$ref" "$repo" >"$log" 2>&1; then
+  ok=true
+  buildah bud --quiet --layers --isolation chroot --network host "${pull[@]}" \
+    "${bud_volumes[@]}" "${build_args[@]}" "${extra[@]}" -f "$file" -t "$ref" "$repo" >"$log" 2>&1 || ok=false
+  # buildah 1.28 leaves the working container of a stage that is only a FROM (the uv stage), and
+  # those of a failed build, behind, mounted; remove what this build left, so a run leaves no mounts.
+  comm -13 <(echo "$before") <(buildah containers --quiet | sort) | xargs -r buildah rm >/dev/null
+  if [[ "$ok" != true ]]; then
     tail -n 40 "$log" >&2
     rm -f "$log"
     die "building $ref failed"
   fi
   rm -f "$log"
-  # buildah 1.28 leaves the working container of a stage that is only a FROM (the uv stage)
-  # behind, mounted; remove what this build left, so a run leaves no mounts.
-  comm -13 <(echo "$before") <(buildah containers --quiet | sort) | xargs -r buildah rm >/dev/null
   say "built $ref in $((SECONDS - started)) s, size $(human_size "$ref")"
   built+=("$ref")
 done
